@@ -1,0 +1,178 @@
+"""Caller-thread cost of capture_feedback, and end-to-end throughput to a local receiver.
+
+Run: ``python benchmarks/bench_capture.py [--n 20000] [--throughput 3000]``.
+
+1. *Caller path*: the time ``capture_feedback`` spends on the calling thread, with the
+   background thread held back so it does not compete for the GIL. When ``sentry-sdk``
+   is installed, ``sentry_sdk.capture_message`` is measured in the same run, with the
+   same scope data and a no-op transport, as the anchor; the ratio is printed.
+2. *With delivery running*: the same, while the background thread sends every envelope
+   over HTTP to a local receiver running in a separate process.
+3. *Throughput*: feedbacks per second from the first capture until ``flush`` returns,
+   over one keep-alive connection to that receiver (connections opened are printed).
+
+All traffic goes to 127.0.0.1. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import sentry_feedback as sf
+
+MESSAGE = "The pay button does nothing after I enter my card."
+
+
+def percentiles(samples_ns: list[int]) -> tuple[float, float]:
+    """Median and 99th percentile in microseconds."""
+    ordered = sorted(samples_ns)
+    median = statistics.median(ordered) / 1000
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] / 1000
+    return median, p99
+
+
+def time_calls(fn: Callable[[int], object], n: int, warmup: int = 500) -> list[int]:
+    """Wall time of each of ``n`` calls, in nanoseconds, after ``warmup`` calls."""
+    for i in range(warmup):
+        fn(i)
+    samples = []
+    clock = time.perf_counter_ns
+    gc.collect()
+    for i in range(n):
+        start = clock()
+        fn(i)
+        samples.append(clock() - start)
+    return samples
+
+
+def set_scope_data_feedback() -> None:
+    sf.set_user({"id": "42", "email": "jane@example.com"})
+    sf.set_tag("page", "checkout")
+    for i in range(5):
+        sf.add_breadcrumb(category="ui.click", message=f"clicked button {i}")
+
+
+@contextmanager
+def receiver_process() -> Iterator[str]:
+    """A local receiver in its own process (so it does not share our GIL); yields its DSN."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sentry_feedback", "serve", "--port", "0", "--database", ":memory:"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        dsn = ""
+        for line in proc.stdout:
+            if line.startswith("DSN: "):
+                dsn = line.split(" ", 1)[1].strip()
+                break
+        if not dsn:
+            raise RuntimeError("the receiver did not start")
+        yield dsn
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def bench_caller_path(n: int) -> tuple[float, float]:
+    gate = threading.Event()
+    sf.init(transport=lambda envelope: gate.wait(), transport_queue_size=n + 1000)
+    set_scope_data_feedback()
+    samples = time_calls(lambda i: sf.capture_feedback(MESSAGE, email="jane@example.com", name="Jane"), n)
+    gate.set()
+    sf.close(30)
+    return percentiles(samples)
+
+
+def bench_sentry_sdk(n: int) -> tuple[float, float] | None:
+    try:
+        import sentry_sdk
+    except ImportError:
+        return None
+    sentry_sdk.init(dsn="http://public@127.0.0.1:9/1", transport=lambda envelope: None, default_integrations=False)
+    sentry_sdk.set_user({"id": "42", "email": "jane@example.com"})
+    sentry_sdk.set_tag("page", "checkout")
+    for i in range(5):
+        sentry_sdk.add_breadcrumb(category="ui.click", message=f"clicked button {i}")
+    samples = time_calls(lambda i: sentry_sdk.capture_message(MESSAGE), n)
+    client = sentry_sdk.get_client()
+    client.close()
+    return percentiles(samples)
+
+
+def bench_with_delivery(dsn: str, n: int) -> tuple[tuple[float, float], int]:
+    client = sf.init(dsn=dsn, transport_queue_size=n + 1000)
+    set_scope_data_feedback()
+    samples = time_calls(lambda i: sf.capture_feedback(MESSAGE, email="jane@example.com"), n, warmup=100)
+    sf.flush(120)
+    dropped = sum(client.client_reports.totals().values())
+    sf.close(10)
+    return percentiles(samples), dropped
+
+
+def bench_throughput(dsn: str, n: int) -> tuple[float, int, int]:
+    client = sf.init(dsn=dsn, transport_queue_size=n + 10)
+    set_scope_data_feedback()
+    attachment = sf.Attachment(b"12:00:01 INFO cart ok\n" * 50, filename="app.log")
+    sf.send_feedback("warm-up: opens the connection", timeout=10)
+    start = time.perf_counter()
+    for i in range(n):
+        sf.capture_feedback(f"feedback {i}", attachments=[attachment] if i % 4 == 0 else None)
+    ok = sf.flush(300)
+    elapsed = time.perf_counter() - start
+    transport = client.transport
+    pool = transport._pool.connection_from_url(dsn.replace("public@", ""))  # type: ignore[union-attr]
+    connections = pool.num_connections
+    dropped = sum(client.client_reports.totals().values())
+    sf.close(10)
+    if not ok:
+        print("  (flush timed out)")
+    return n / elapsed, connections, dropped
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=20000, help="captures timed per measurement")
+    parser.add_argument("--throughput", type=int, default=3000, help="feedbacks sent for the throughput run")
+    args = parser.parse_args()
+    print(f"Python {sys.version.split()[0]}, sentry-feedback {sf.__version__}, n={args.n}\n")
+
+    median, p99 = bench_caller_path(args.n)
+    print(f"caller path   sentry_feedback.capture_feedback  median {median:7.1f} us   p99 {p99:7.1f} us")
+    anchor = bench_sentry_sdk(args.n)
+    if anchor is None:
+        print("caller path   sentry_sdk.capture_message        (sentry-sdk not installed)")
+    else:
+        import sentry_sdk
+
+        print(
+            f"caller path   sentry_sdk.capture_message        median {anchor[0]:7.1f} us   p99 {anchor[1]:7.1f} us"
+            f"   (sentry-sdk {sentry_sdk.VERSION})"
+        )
+        ratio_median, ratio_p99 = median / anchor[0], p99 / anchor[1]
+        print(f"ratio         sentry_feedback / sentry_sdk      median {ratio_median:.3f}   p99 {ratio_p99:.3f}")
+
+    with receiver_process() as dsn:
+        (median, p99), dropped = bench_with_delivery(dsn, min(args.n, 5000))
+        print(
+            f"\nwith delivery capture_feedback while sending      median {median:7.1f} us   p99 {p99:7.1f} us"
+            f"   (dropped: {dropped})"
+        )
+        rate, connections, dropped = bench_throughput(dsn, args.throughput)
+        print(
+            f"throughput    {rate:8.0f} feedbacks/s end to end (1 in 4 with a 1.1 KB attachment), "
+            f"{connections} connection(s) opened, dropped: {dropped}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""The top-level functions: each delegates to the active client or scope."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ._attachment import Attachment
+from ._client import Client
+from ._context import get_client, get_isolation_scope, set_client
+from ._dsn import Dsn
+from ._options import Options
+from ._scope import Scope
+from ._types import Event, EventProcessor, Hint, Level
+
+__all__ = [
+    "add_attachment",
+    "add_breadcrumb",
+    "add_event_processor",
+    "capture_event",
+    "capture_feedback",
+    "capture_message",
+    "close",
+    "flush",
+    "init",
+    "is_enabled",
+    "last_event_id",
+    "send_feedback",
+    "set_context",
+    "set_extra",
+    "set_extras",
+    "set_level",
+    "set_tag",
+    "set_tags",
+    "set_user",
+]
+
+logger = logging.getLogger("sentry_feedback")
+_atexit_registered = False
+_debug_handler: logging.Handler | None = None
+
+
+def init(dsn: str | Dsn | None = None, **options: Any) -> Client:
+    """Start the SDK: build and validate the options, make the client active and return it.
+
+    ``dsn`` falls back to ``SENTRY_DSN``; without a DSN (and without a ``transport``)
+    the SDK is disabled and captures return ``None``. Raises ``ValueError`` for a
+    malformed DSN or option value and ``TypeError`` for an unknown option.
+    A previous client is closed without waiting (what it had queued still goes out).
+    """
+    global _atexit_registered
+    client = Client(Options.build(dsn, **options))
+    _configure_debug(client.options.debug)
+    previous = get_client()
+    set_client(client)
+    if previous is not client:
+        previous.close(timeout=0)
+    if not _atexit_registered:
+        atexit.register(_shutdown)
+        _atexit_registered = True
+    if client.is_active():
+        logger.debug("sentry_feedback initialized: %r", client)
+    else:
+        logger.debug("sentry_feedback is disabled: no DSN")
+    return client
+
+
+def _configure_debug(debug: bool) -> None:
+    global _debug_handler
+    if debug and _debug_handler is None:
+        _debug_handler = logging.StreamHandler()
+        _debug_handler.setFormatter(logging.Formatter(" [sentry_feedback] %(levelname)s: %(message)s"))
+        logger.addHandler(_debug_handler)
+        logger.setLevel(logging.DEBUG)
+    elif not debug and _debug_handler is not None:
+        logger.removeHandler(_debug_handler)
+        logger.setLevel(logging.NOTSET)
+        _debug_handler = None
+
+
+def _shutdown() -> None:
+    client = get_client()
+    client.close(client.options.shutdown_timeout)
+
+
+def is_enabled() -> bool:
+    """Whether the active client sends anything (a DSN or transport is set and it is not closed)."""
+    return get_client().is_active()
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Wait up to ``timeout`` seconds (default ``shutdown_timeout``) for queued items.
+
+    Returns ``True`` when everything queued was handled (sent or counted) in time.
+    """
+    return get_client().flush(timeout)
+
+
+def close(timeout: float | None = None) -> bool:
+    """Flush within ``timeout`` and disable the SDK; later captures return ``None``."""
+    return get_client().close(timeout)
+
+
+def capture_feedback(
+    message: str,
+    *,
+    email: str | None = None,
+    name: str | None = None,
+    url: str | None = None,
+    associated_event_id: str | None = None,
+    replay_id: str | None = None,
+    source: str | None = None,
+    tags: Mapping[str, object] | None = None,
+    attachments: Iterable[Attachment] | None = None,
+    hint: Hint | None = None,
+    scope: Scope | None = None,
+) -> str | None:
+    """Queue a user feedback with optional attachments; return its event id or ``None`` if dropped.
+
+    Never raises and never waits for the network: an invalid feedback, or one dropped by
+    an event processor or ``before_send_feedback``, is logged and counted in client reports.
+
+    >>> capture_feedback("The pay button does nothing", email="jane@example.com")
+    """
+    return get_client().capture_feedback(
+        message,
+        email=email,
+        name=name,
+        url=url,
+        associated_event_id=associated_event_id,
+        replay_id=replay_id,
+        source=source,
+        tags=tags,
+        attachments=attachments,
+        hint=hint,
+        scope=scope,
+    )
+
+
+def send_feedback(
+    message: str,
+    *,
+    email: str | None = None,
+    name: str | None = None,
+    url: str | None = None,
+    associated_event_id: str | None = None,
+    replay_id: str | None = None,
+    source: str | None = None,
+    tags: Mapping[str, object] | None = None,
+    attachments: Iterable[Attachment] | None = None,
+    hint: Hint | None = None,
+    scope: Scope | None = None,
+    timeout: float = 10.0,
+) -> str:
+    """Send a feedback and block until the server answered (at most ``timeout`` seconds).
+
+    Returns the event id; raises a :class:`~sentry_feedback.exceptions.FeedbackError`
+    subclass that says why when the feedback was not delivered.
+    """
+    return get_client().send_feedback(
+        message,
+        email=email,
+        name=name,
+        url=url,
+        associated_event_id=associated_event_id,
+        replay_id=replay_id,
+        source=source,
+        tags=tags,
+        attachments=attachments,
+        hint=hint,
+        scope=scope,
+        timeout=timeout,
+    )
+
+
+def capture_event(event: Event, hint: Hint | None = None, scope: Scope | None = None) -> str | None:
+    """Queue a hand-made event; return its id or ``None`` if it was dropped."""
+    return get_client().capture_event(event, hint, scope)
+
+
+def capture_message(
+    message: str, level: Level | None = None, *, hint: Hint | None = None, scope: Scope | None = None
+) -> str | None:
+    """Queue a message event; return its id or ``None`` if it was dropped or sampled out."""
+    return get_client().capture_message(message, level, hint=hint, scope=scope)
+
+
+def last_event_id() -> str | None:
+    """The id of the last error or message event captured in this isolation scope (never a feedback)."""
+    return get_isolation_scope().last_event_id
+
+
+def set_tag(key: str, value: object) -> None:
+    """Set a tag on the isolation scope."""
+    get_isolation_scope().set_tag(key, value)
+
+
+def set_tags(tags: Mapping[str, object]) -> None:
+    """Set several tags on the isolation scope."""
+    get_isolation_scope().set_tags(tags)
+
+
+def set_context(key: str, value: Mapping[str, Any] | None) -> None:
+    """Set (or with ``None`` remove) a context on the isolation scope."""
+    get_isolation_scope().set_context(key, value)
+
+
+def set_extra(key: str, value: object) -> None:
+    """Set an extra on the isolation scope."""
+    get_isolation_scope().set_extra(key, value)
+
+
+def set_extras(extras: Mapping[str, object]) -> None:
+    """Set several extras on the isolation scope."""
+    get_isolation_scope().set_extras(extras)
+
+
+def set_user(user: Mapping[str, Any] | None) -> None:
+    """Set (or with ``None`` unset) the user on the isolation scope."""
+    get_isolation_scope().set_user(user)
+
+
+def set_level(level: Level | None) -> None:
+    """Set the default level of events on the isolation scope."""
+    get_isolation_scope().set_level(level)
+
+
+def add_breadcrumb(crumb: Mapping[str, Any] | None = None, hint: Hint | None = None, **fields: Any) -> None:
+    """Record a breadcrumb on the isolation scope (kept up to ``max_breadcrumbs``)."""
+    max_crumbs = get_client().options.max_breadcrumbs
+    get_isolation_scope().add_breadcrumb(crumb, hint, max_breadcrumbs=max_crumbs, **fields)
+
+
+def add_attachment(
+    attachment: Attachment | bytes | None = None,
+    *,
+    path: str | None = None,
+    filename: str | None = None,
+    content_type: str | None = None,
+) -> None:
+    """Attach a file to every later event and feedback of this isolation scope."""
+    get_isolation_scope().add_attachment(attachment, path=path, filename=filename, content_type=content_type)
+
+
+def add_event_processor(processor: EventProcessor) -> None:
+    """Run ``processor(event, hint)`` on every event of the isolation scope; returning ``None`` drops it."""
+    get_isolation_scope().add_event_processor(processor)

@@ -1,0 +1,408 @@
+"""The client: turns captures into envelopes and hands them to the dispatcher."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import random
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from . import _context
+from ._attachment import Attachment
+from ._client_reports import ClientReportRecorder, DiscardReason
+from ._dispatch import DeliveryTicket, Dispatcher
+from ._dsn import SDK_NAME, Dsn
+from ._envelope import Envelope, EnvelopeItem
+from ._feedback import build_feedback_event, normalize_event_id
+from ._options import Options
+from ._ratelimit import RateLimiter
+from ._scope import Scope, merge_into_event
+from ._transport import Transport, make_transport
+from ._types import Event, Hint, Level
+from ._version import __version__
+from .exceptions import (
+    FeedbackDroppedError,
+    FeedbackError,
+    FeedbackTimeoutError,
+    InvalidFeedbackError,
+    SDKDisabledError,
+)
+
+__all__ = ["Client"]
+
+logger = logging.getLogger("sentry_feedback")
+
+
+class _Dropped(Exception):
+    """Internal: the event was dropped before it was queued (already logged and counted)."""
+
+    def __init__(self, error: FeedbackError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class Client:
+    """Sends feedback and events for one DSN. Usually made by :func:`sentry_feedback.init`.
+
+    The client is a context manager: leaving the block closes it, flushing what is
+    queued within ``shutdown_timeout``.
+
+    >>> with Client(Options.build("https://key@o1.ingest.sentry.io/42")) as client:
+    ...     client.capture_feedback("Works great")
+    """
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options if options is not None else Options()
+        #: Counts of everything this client dropped, by (reason, category).
+        self.client_reports = ClientReportRecorder()
+        #: The rate limits the server announced to this client.
+        self.rate_limiter = RateLimiter()
+        self.transport: Transport | None = make_transport(self.options)
+        self._dispatcher = (
+            Dispatcher(self.transport, self.options, self.client_reports, self.rate_limiter)
+            if self.transport
+            else None
+        )
+        self._sdk = {
+            "name": SDK_NAME,
+            "version": __version__,
+            "packages": [{"name": "pypi:sentry-feedback", "version": __version__}],
+            "integrations": [],
+        }
+        self._runtime = {
+            "name": platform.python_implementation(),
+            "version": platform.python_version(),
+            "build": sys.version,
+        }
+        self._os = {"name": platform.system(), "version": platform.release()}
+        server_name = self.options.server_name
+        if server_name is None and self.options.send_default_pii:
+            server_name = socket.gethostname()
+        self._server_name = server_name
+
+    @classmethod
+    def disabled(cls) -> Client:
+        """A client that sends nothing (no DSN, no transport)."""
+        return cls(Options())
+
+    @property
+    def dsn(self) -> Dsn | None:
+        """The parsed DSN, if any."""
+        return self.options.dsn
+
+    def is_active(self) -> bool:
+        """Whether captures are sent: a DSN or transport is set and the client is not closed."""
+        return self._dispatcher is not None and not self._dispatcher.closed
+
+    # -- capture ---------------------------------------------------------------------------------
+
+    def capture_feedback(
+        self,
+        message: str,
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        url: str | None = None,
+        associated_event_id: str | None = None,
+        replay_id: str | None = None,
+        source: str | None = None,
+        tags: Mapping[str, object] | None = None,
+        attachments: Iterable[Attachment] | None = None,
+        hint: Hint | None = None,
+        scope: Scope | None = None,
+    ) -> str | None:
+        """Queue a user feedback; return its event id, or ``None`` if it was dropped (logged and counted)."""
+        try:
+            return self._feedback(
+                message,
+                email,
+                name,
+                url,
+                associated_event_id,
+                replay_id,
+                source,
+                tags,
+                attachments,
+                hint,
+                scope,
+                None,
+            )
+        except _Dropped:
+            return None
+        except Exception:
+            logger.exception("internal error in capture_feedback")
+            self.client_reports.record(DiscardReason.INTERNAL_SDK_ERROR, "feedback")
+            return None
+
+    def send_feedback(
+        self,
+        message: str,
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        url: str | None = None,
+        associated_event_id: str | None = None,
+        replay_id: str | None = None,
+        source: str | None = None,
+        tags: Mapping[str, object] | None = None,
+        attachments: Iterable[Attachment] | None = None,
+        hint: Hint | None = None,
+        scope: Scope | None = None,
+        timeout: float = 10.0,
+    ) -> str:
+        """Send a feedback and wait for the server's answer; return the event id.
+
+        Raises a :class:`FeedbackError` subclass saying why when it was not delivered.
+        """
+        ticket = DeliveryTicket()
+        try:
+            event_id = self._feedback(
+                message,
+                email,
+                name,
+                url,
+                associated_event_id,
+                replay_id,
+                source,
+                tags,
+                attachments,
+                hint,
+                scope,
+                ticket,
+            )
+        except _Dropped as dropped:
+            raise dropped.error from dropped.error.__cause__
+        if not ticket.wait(timeout):
+            raise FeedbackTimeoutError(
+                f"no answer from the server within {timeout} s; the feedback stays queued", event_id=event_id
+            )
+        if ticket.error is not None:
+            raise ticket.error
+        return event_id
+
+    def capture_event(self, event: Event, hint: Hint | None = None, scope: Scope | None = None) -> str | None:
+        """Queue an event; return its id or ``None`` if it was dropped.
+
+        A ``type: "feedback"`` event follows the feedback rules; any other goes through
+        ``sample_rate`` and ``before_send``.
+        """
+        try:
+            return self._capture(dict(event), hint, scope, None)
+        except _Dropped:
+            return None
+        except Exception:
+            logger.exception("internal error in capture_event")
+            category = "feedback" if event.get("type") == "feedback" else "error"
+            self.client_reports.record(DiscardReason.INTERNAL_SDK_ERROR, category)
+            return None
+
+    def capture_message(
+        self,
+        message: str,
+        level: Level | None = None,
+        *,
+        hint: Hint | None = None,
+        scope: Scope | None = None,
+    ) -> str | None:
+        """Queue a message event at ``level`` (the scope's level, else ``info``)."""
+        event: Event = {"message": message if isinstance(message, str) else repr(message)}
+        if level is not None:
+            event["level"] = level
+        return self.capture_event(event, hint, scope)
+
+    # -- the pipeline ----------------------------------------------------------------------------
+
+    def _feedback(
+        self,
+        message: object,
+        email: object,
+        name: object,
+        url: object,
+        associated_event_id: object,
+        replay_id: object,
+        source: object,
+        tags: Mapping[str, object] | None,
+        attachments: Iterable[Attachment] | None,
+        hint: Hint | None,
+        scope: Scope | None,
+        ticket: DeliveryTicket | None,
+    ) -> str:
+        if not self.is_active():
+            raise _Dropped(SDKDisabledError("the SDK is disabled: no DSN or transport, or it was closed"))
+        hint = dict(hint) if hint else {}
+        if attachments:
+            hint["attachments"] = [*hint.get("attachments", ()), *attachments]
+        try:
+            event = build_feedback_event(
+                message,
+                email=email,
+                name=name,
+                url=url,
+                associated_event_id=associated_event_id,
+                replay_id=replay_id,
+                source=source,
+                tags=tags,
+            )
+        except InvalidFeedbackError as exc:
+            logger.warning("invalid feedback dropped: %s", exc)
+            self._record_drop(DiscardReason.INVALID, "feedback", hint.get("attachments", ()))
+            raise _Dropped(exc) from None
+        return self._capture(event, hint, scope, ticket)
+
+    def _capture(
+        self, event: Event, hint: Hint | None, scope: Scope | None, ticket: DeliveryTicket | None
+    ) -> str:
+        dispatcher = self._dispatcher
+        if dispatcher is None or dispatcher.closed:
+            raise _Dropped(SDKDisabledError("the SDK is disabled: no DSN or transport, or it was closed"))
+        options = self.options
+        is_feedback = event.get("type") == "feedback"
+        category = "feedback" if is_feedback else "error"
+        hint = hint if hint is not None else {}
+        hint_attachments = list(hint.get("attachments", ()))
+
+        if not is_feedback and options.sample_rate < 1.0 and random.random() >= options.sample_rate:
+            self._record_drop(DiscardReason.SAMPLE_RATE, category, hint_attachments)
+            raise _Dropped(FeedbackDroppedError("sampled out", reason=DiscardReason.SAMPLE_RATE))
+
+        raw_id = event.get("event_id")
+        event_id = normalize_event_id(raw_id, "event_id") if raw_id else uuid.uuid4().hex
+        event["event_id"] = event_id
+        event.setdefault("timestamp", time.time())
+        event.setdefault("platform", "python")
+        scopes = (
+            _context.get_global_scope(),
+            _context.get_isolation_scope(),
+            scope if scope is not None else _context.get_current_scope(),
+        )
+        scope_attachments, processors = merge_into_event(event, scopes, options.max_breadcrumbs)
+        event.setdefault("level", "info" if is_feedback or "exception" not in event else "error")
+        self._apply_client_defaults(event)
+        hint["attachments"] = scope_attachments + hint_attachments
+
+        hook = options.before_send_feedback if is_feedback else options.before_send
+        for processor in processors:
+            event = self._run_callback(
+                processor, event, hint, category, DiscardReason.EVENT_PROCESSOR, event_id
+            )
+        if hook is not None:
+            event = self._run_callback(hook, event, hint, category, DiscardReason.BEFORE_SEND, event_id)
+
+        event["event_id"] = event_id  # the header's id wins; keep the payload consistent
+        headers: dict[str, Any] = {"event_id": event_id, "sdk": {"name": SDK_NAME, "version": __version__}}
+        trace = self._dynamic_sampling_context(event)
+        if trace:
+            headers["trace"] = trace
+        items = [EnvelopeItem.from_json("feedback" if is_feedback else "event", event)]
+        items.extend(
+            EnvelopeItem.from_attachment(a) for a in hint.get("attachments", ()) if isinstance(a, Attachment)
+        )
+        envelope = Envelope(headers, items)
+        if not dispatcher.submit(envelope, ticket):
+            error = ticket.error if ticket is not None and ticket.error else None
+            raise _Dropped(error or FeedbackDroppedError("queue full", reason=DiscardReason.QUEUE_OVERFLOW))
+        if not is_feedback:
+            _context.get_isolation_scope()._set_last_event_id(event_id)
+        return event_id
+
+    def _run_callback(
+        self, callback: Any, event: Event, hint: Hint, category: str, reason: str, event_id: str
+    ) -> Event:
+        name = getattr(callback, "__qualname__", None) or repr(callback)
+        try:
+            result = callback(event, hint)
+        except Exception as exc:
+            logger.exception("%s raised; event %s dropped", name, event_id)
+            self._record_drop(DiscardReason.CALLBACK_ERROR, category, hint.get("attachments", ()))
+            error = FeedbackDroppedError(
+                f"{name} raised {type(exc).__name__}: {exc}",
+                reason=DiscardReason.CALLBACK_ERROR,
+                event_id=event_id,
+            )
+            error.__cause__ = exc
+            raise _Dropped(error) from exc
+        if result is None:
+            logger.info("%s dropped event %s", name, event_id)
+            self._record_drop(reason, category, hint.get("attachments", ()))
+            raise _Dropped(FeedbackDroppedError(f"{name} returned None", reason=reason, event_id=event_id))
+        if not isinstance(result, dict):
+            logger.error(
+                "%s returned %s instead of an event dict; event %s dropped",
+                name,
+                type(result).__name__,
+                event_id,
+            )
+            self._record_drop(DiscardReason.CALLBACK_ERROR, category, hint.get("attachments", ()))
+            raise _Dropped(
+                FeedbackDroppedError(
+                    f"{name} returned {type(result).__name__}",
+                    reason=DiscardReason.CALLBACK_ERROR,
+                    event_id=event_id,
+                )
+            )
+        return result
+
+    def _record_drop(self, reason: str, category: str, attachments: Iterable[object]) -> None:
+        self.client_reports.record(reason, category)
+        size = sum(a.size() for a in attachments if isinstance(a, Attachment))
+        if size:
+            self.client_reports.record(reason, "attachment", size)
+
+    def _apply_client_defaults(self, event: Event) -> None:
+        options = self.options
+        if options.release is not None:
+            event.setdefault("release", options.release)
+        event.setdefault("environment", options.environment)
+        if options.dist is not None:
+            event.setdefault("dist", options.dist)
+        if self._server_name is not None:
+            event.setdefault("server_name", self._server_name)
+        event.setdefault("sdk", self._sdk)
+        contexts = event.get("contexts")
+        if contexts is None:
+            contexts = event["contexts"] = {}
+        contexts.setdefault("runtime", self._runtime)
+        contexts.setdefault("os", self._os)
+
+    def _dynamic_sampling_context(self, event: Event) -> dict[str, str]:
+        trace_ctx = (event.get("contexts") or {}).get("trace") or {}
+        trace_id = trace_ctx.get("trace_id") if isinstance(trace_ctx, dict) else None
+        if not trace_id or self.options.dsn is None:
+            return {}
+        dsc = {"trace_id": str(trace_id), "public_key": self.options.dsn.public_key}
+        for key in ("release", "environment"):
+            value = event.get(key)
+            if isinstance(value, str):
+                dsc[key] = value
+        return dsc
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued was handled (sent or counted); ``True`` if within ``timeout``."""
+        if self._dispatcher is None:
+            return True
+        return self._dispatcher.flush(self.options.shutdown_timeout if timeout is None else timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Flush within ``timeout`` (default ``shutdown_timeout``) and stop sending. Idempotent."""
+        if self._dispatcher is None or self._dispatcher.closed:
+            return True
+        return self._dispatcher.close(self.options.shutdown_timeout if timeout is None else timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Client dsn={str(self.dsn) if self.dsn else None!r} active={self.is_active()}>"

@@ -1,0 +1,73 @@
+"""Counting what the SDK drops, for ``client_report`` items."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+__all__ = ["ClientReportRecorder", "DiscardReason"]
+
+
+class DiscardReason:
+    """The reasons a client report can give for a dropped item."""
+
+    QUEUE_OVERFLOW = "queue_overflow"
+    CACHE_OVERFLOW = "cache_overflow"
+    RATELIMIT_BACKOFF = "ratelimit_backoff"
+    NETWORK_ERROR = "network_error"
+    SAMPLE_RATE = "sample_rate"
+    BEFORE_SEND = "before_send"
+    EVENT_PROCESSOR = "event_processor"
+    SEND_ERROR = "send_error"
+    INTERNAL_SDK_ERROR = "internal_sdk_error"
+    INVALID = "invalid"
+    CALLBACK_ERROR = "callback_error"
+
+
+class ClientReportRecorder:
+    """Thread-safe counts of dropped items by ``(reason, category)``, read and reset atomically."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._total: Counter[tuple[str, str]] = Counter()
+
+    def record(self, reason: str, category: str, quantity: int = 1) -> None:
+        """Count ``quantity`` dropped items (bytes for ``attachment``) of ``category`` for ``reason``."""
+        if quantity <= 0:
+            return
+        key = (reason, category)
+        with self._lock:
+            self._counts[key] += quantity
+            self._total[key] += quantity
+
+    def has_pending(self) -> bool:
+        """Whether anything was recorded since the last :meth:`take`."""
+        return bool(self._counts)
+
+    def take(self) -> dict[str, Any] | None:
+        """The pending counts as a client report payload, and reset them; ``None`` if empty."""
+        with self._lock:
+            if not self._counts:
+                return None
+            counts, self._counts = self._counts, Counter()
+        return {
+            "timestamp": time.time(),
+            "discarded_events": [
+                {"reason": reason, "category": category, "quantity": quantity}
+                for (reason, category), quantity in sorted(counts.items())
+            ],
+        }
+
+    def restore(self, report: dict[str, Any]) -> None:
+        """Put the counts of a report that could not be sent back, so they go out later."""
+        with self._lock:
+            for entry in report.get("discarded_events", ()):
+                self._counts[(entry["reason"], entry["category"])] += entry["quantity"]
+
+    def totals(self) -> dict[tuple[str, str], int]:
+        """Everything recorded since this recorder was made (never reset): for tests and debugging."""
+        with self._lock:
+            return dict(self._total)

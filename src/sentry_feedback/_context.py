@@ -1,0 +1,143 @@
+"""Which scopes and which client are active, kept in ``contextvars``.
+
+Each thread and each asyncio task sees its own active scopes: a fork made with
+:func:`with_scope` or :func:`with_isolation_scope` is visible only inside the ``with``
+block of the thread or task that made it. Outside any fork, everything uses the
+process's root isolation and current scopes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+from ._scope import PropagationContext, Scope
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+__all__ = [
+    "get_client",
+    "get_current_scope",
+    "get_global_scope",
+    "get_isolation_scope",
+    "new_scope",
+    "set_client",
+    "use_isolation_scope",
+    "use_scope",
+    "with_isolation_scope",
+    "with_scope",
+]
+
+_current_var: ContextVar[Scope | None] = ContextVar("sentry_feedback.current_scope", default=None)
+_isolation_var: ContextVar[Scope | None] = ContextVar("sentry_feedback.isolation_scope", default=None)
+
+
+def _roots() -> tuple[Scope, Scope, Scope]:
+    isolation = Scope()
+    isolation.set_propagation_context(PropagationContext())
+    return Scope(), isolation, Scope()
+
+
+_global_scope, _root_isolation, _root_current = _roots()
+
+
+def _reset_roots_in_child() -> None:
+    # A forked child starts a trace of its own; its scope data is inherited as a copy.
+    global _root_isolation
+    _root_isolation = _root_isolation.fork()
+    _root_isolation.set_propagation_context(PropagationContext())
+
+
+os.register_at_fork(after_in_child=_reset_roots_in_child)
+
+
+def get_global_scope() -> Scope:
+    """The process-wide scope: its data goes on every event."""
+    return _global_scope
+
+
+def get_isolation_scope() -> Scope:
+    """The isolation scope of the running request or task (the process root outside any)."""
+    return _isolation_var.get() or _root_isolation
+
+
+def get_current_scope() -> Scope:
+    """The innermost scope, as forked by :func:`with_scope`."""
+    return _current_var.get() or _root_current
+
+
+@contextmanager
+def with_scope() -> Iterator[Scope]:
+    """Fork the current scope for the ``with`` block and yield the fork.
+
+    >>> with with_scope() as scope:
+    ...     scope.set_tag("page", "checkout")
+    """
+    token = _current_var.set(get_current_scope().fork())
+    try:
+        yield _current_var.get()  # type: ignore[misc]
+    finally:
+        _current_var.reset(token)
+
+
+@contextmanager
+def with_isolation_scope() -> Iterator[Scope]:
+    """Fork the isolation scope (and the current scope) for one request or task; yield the isolation fork."""
+    iso_token = _isolation_var.set(get_isolation_scope().fork())
+    cur_token = _current_var.set(get_current_scope().fork())
+    try:
+        yield _isolation_var.get()  # type: ignore[misc]
+    finally:
+        _current_var.reset(cur_token)
+        _isolation_var.reset(iso_token)
+
+
+@contextmanager
+def use_scope(scope: Scope) -> Iterator[Scope]:
+    """Make ``scope`` the current scope for the ``with`` block (without forking it)."""
+    token = _current_var.set(scope)
+    try:
+        yield scope
+    finally:
+        _current_var.reset(token)
+
+
+@contextmanager
+def use_isolation_scope(scope: Scope) -> Iterator[Scope]:
+    """Make ``scope`` the isolation scope for the ``with`` block (without forking it)."""
+    token = _isolation_var.set(scope)
+    try:
+        yield scope
+    finally:
+        _isolation_var.reset(token)
+
+
+new_scope = with_scope
+
+
+# -- the active client -----------------------------------------------------------------------
+
+_client: Client | None = None
+_disabled: Client | None = None
+
+
+def get_client() -> Client:
+    """The client set by :func:`init`, or a disabled client that sends nothing."""
+    global _disabled
+    if _client is not None:
+        return _client
+    if _disabled is None:
+        from ._client import Client
+
+        _disabled = Client.disabled()
+    return _disabled
+
+
+def set_client(client: Client | None) -> None:
+    """Make ``client`` the one the top-level functions use (``init`` does this for you)."""
+    global _client
+    _client = client

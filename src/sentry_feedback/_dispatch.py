@@ -1,0 +1,314 @@
+"""Delivery: the queue between the caller and the transport, rate limits, outcomes and client reports.
+
+Everything here runs on the background thread except :meth:`Dispatcher.submit`, which
+only appends to a bounded queue. Every item that does not reach the server with a 2xx
+answer is counted once in the client's :class:`ClientReportRecorder` (except for 429
+answers, which the server counts itself).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from ._client_reports import ClientReportRecorder, DiscardReason
+from ._envelope import Envelope, EnvelopeItem
+from ._ratelimit import RateLimiter
+from ._transport import OK, Transport, TransportResponse
+from ._worker import BackgroundWorker
+from .exceptions import (
+    FeedbackDroppedError,
+    FeedbackError,
+    NetworkError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+
+if TYPE_CHECKING:
+    from ._options import Options
+
+__all__ = ["DeliveryTicket", "Dispatcher", "record_dropped_items"]
+
+logger = logging.getLogger("sentry_feedback")
+
+#: Item types that carry an event; their attachments are dropped with them.
+EVENT_ITEM_TYPES = frozenset({"event", "feedback", "transaction"})
+CLIENT_REPORT_INTERVAL = 30.0
+
+
+class DeliveryTicket:
+    """The outcome of one envelope, for callers that wait for it (``send_feedback``)."""
+
+    __slots__ = ("_done", "error")
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.error: FeedbackError | None = None
+
+    def resolve(self, error: FeedbackError | None = None) -> None:
+        """Record the outcome (``None`` means delivered) and wake the waiter. The first outcome wins."""
+        if not self._done.is_set():
+            self.error = error
+            self._done.set()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait for the outcome; ``True`` when there is one."""
+        return self._done.wait(timeout)
+
+
+@dataclass(frozen=True)
+class _Task:
+    envelope: Envelope | None  # None: send pending client reports now
+    ticket: DeliveryTicket | None = None
+
+
+def record_dropped_items(recorder: ClientReportRecorder, reason: str, items: list[EnvelopeItem]) -> None:
+    """Count each item (attachments by bytes) as dropped for ``reason``; client reports are not counted."""
+    for item in items:
+        if item.type != "client_report":
+            recorder.record(reason, item.data_category, item.quantity())
+
+
+def rfc3339_now() -> str:
+    """The current UTC time as RFC 3339 with milliseconds, for ``sent_at``."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Dispatcher:
+    """Owns the queue, the worker thread and the rate limiter for one client and transport."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        options: Options,
+        recorder: ClientReportRecorder,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.transport = transport
+        self.recorder = recorder
+        self.limiter = limiter or RateLimiter()
+        self._send_reports = options.send_client_reports
+        self._max_attachment_size = options.max_attachment_size
+        self._last_report = time.monotonic()
+        self._worker: BackgroundWorker[_Task] = BackgroundWorker(
+            self._handle,
+            max_size=options.transport_queue_size,
+            on_idle=self._send_reports_alone if self._send_reports else None,
+            idle_interval=CLIENT_REPORT_INTERVAL,
+        )
+
+    # -- caller side ------------------------------------------------------------------------------
+
+    def submit(self, envelope: Envelope, ticket: DeliveryTicket | None = None) -> bool:
+        """Queue ``envelope`` for sending. When the queue is full, count its items and return ``False``."""
+        if self._worker.submit(_Task(envelope, ticket)):
+            return True
+        reason = DiscardReason.QUEUE_OVERFLOW
+        record_dropped_items(self.recorder, reason, envelope.items)
+        logger.warning("transport queue is full; dropped envelope %s", envelope.event_id)
+        if ticket is not None:
+            ticket.resolve(
+                FeedbackDroppedError("the transport queue is full", reason=reason, event_id=envelope.event_id)
+            )
+        return False
+
+    def flush(self, timeout: float) -> bool:
+        """Send what is queued, then pending client reports; ``True`` if all was handled in time."""
+        if self._send_reports and self.recorder.has_pending():
+            self._worker.submit(_Task(None))
+        return self._worker.flush(timeout)
+
+    def close(self, timeout: float) -> bool:
+        """Flush within ``timeout`` and stop the worker; the transport is closed once idle."""
+        if self._send_reports and self.recorder.has_pending():
+            self._worker.submit(_Task(None))
+        flushed = self._worker.shutdown(timeout)
+        if flushed:
+            self.transport.close()
+        return flushed
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._worker.closed
+
+    # -- worker side -----------------------------------------------------------------------------
+
+    def _handle(self, task: _Task) -> None:
+        if task.envelope is None:
+            self._send_reports_alone(force=True)
+            return
+        ticket = task.ticket or DeliveryTicket()
+        try:
+            self._deliver(task.envelope, ticket)
+        except Exception as exc:
+            logger.exception("internal error while sending envelope %s", task.envelope.event_id)
+            record_dropped_items(self.recorder, DiscardReason.INTERNAL_SDK_ERROR, task.envelope.items)
+            ticket.resolve(
+                FeedbackDroppedError(
+                    f"internal SDK error: {exc}",
+                    reason=DiscardReason.INTERNAL_SDK_ERROR,
+                    event_id=task.envelope.event_id,
+                )
+            )
+
+    def _deliver(self, envelope: Envelope, ticket: DeliveryTicket) -> None:
+        event_id = envelope.event_id
+        items = self._drop_rate_limited(envelope.items)
+        limited_category = next(
+            (i.data_category for i in envelope.items if i.type in EVENT_ITEM_TYPES and i not in items), None
+        )
+        items = self._materialize(items)
+        if limited_category is not None:
+            retry = self.limiter.retry_after(limited_category)
+            ticket.resolve(
+                RateLimitedError(
+                    f"{limited_category} is rate limited for {retry:.0f} more seconds",
+                    retry_after=retry,
+                    category=limited_category,
+                    event_id=event_id,
+                )
+            )
+        if not items:
+            ticket.resolve(FeedbackDroppedError("nothing left to send", reason="empty", event_id=event_id))
+            return
+
+        report = self._take_report()
+        if report is not None:
+            items.append(EnvelopeItem.from_json("client_report", report))
+        outgoing = Envelope({**envelope.headers, "sent_at": rfc3339_now()}, items)
+        self._send(outgoing, ticket, report)
+
+    def _drop_rate_limited(self, items: list[EnvelopeItem]) -> list[EnvelopeItem]:
+        limiter = self.limiter
+        if not limiter.is_any_limited():
+            return list(items)
+        dropped = [item for item in items if limiter.is_limited(item.data_category)]
+        if any(item.type in EVENT_ITEM_TYPES for item in dropped):
+            # Attachments never travel without their event.
+            dropped += [item for item in items if item.type == "attachment" and item not in dropped]
+        if dropped:
+            record_dropped_items(self.recorder, DiscardReason.RATELIMIT_BACKOFF, dropped)
+            logger.info("rate limited: dropped %d item(s)", len(dropped))
+        return [item for item in items if item not in dropped]
+
+    def _materialize(self, items: list[EnvelopeItem]) -> list[EnvelopeItem]:
+        """Read files and serialize events now; items that fail or are too large are counted and left out."""
+        kept: list[EnvelopeItem] = []
+        for item in items:
+            if item.type == "attachment" and item.quantity() > self._max_attachment_size:
+                self._drop_attachment(item, DiscardReason.INVALID, "larger than max_attachment_size")
+                continue
+            try:
+                payload = item.payload
+            except Exception as exc:
+                if item.type != "attachment":
+                    raise
+                self._drop_attachment(item, DiscardReason.INTERNAL_SDK_ERROR, f"could not be read: {exc}")
+                continue
+            if item.type == "attachment" and len(payload) > self._max_attachment_size:
+                self._drop_attachment(item, DiscardReason.INVALID, "larger than max_attachment_size")
+                continue
+            kept.append(item)
+        return kept
+
+    def _drop_attachment(self, item: EnvelopeItem, reason: str, why: str) -> None:
+        logger.warning("attachment %r %s; sending without it", item.headers.get("filename"), why)
+        self.recorder.record(reason, "attachment", max(item.quantity(), 1))
+
+    def _take_report(self) -> dict[str, Any] | None:
+        if not self._send_reports or self.limiter.is_limited("internal"):
+            return None
+        report = self.recorder.take()
+        if report is not None:
+            self._last_report = time.monotonic()
+        return report
+
+    def _send(self, envelope: Envelope, ticket: DeliveryTicket, report: dict[str, Any] | None) -> None:
+        event_id = envelope.event_id
+        try:
+            response = self.transport.send(envelope) or OK
+        except TransportError as exc:
+            logger.warning("could not send envelope %s: %s", event_id, exc)
+            self._failed(envelope, report, DiscardReason.NETWORK_ERROR)
+            ticket.resolve(NetworkError(str(exc), event_id=event_id))
+            return
+        except Exception as exc:
+            logger.exception("transport failed to send envelope %s", event_id)
+            self._failed(envelope, report, DiscardReason.INTERNAL_SDK_ERROR)
+            ticket.resolve(
+                FeedbackDroppedError(
+                    f"transport error: {exc}", reason=DiscardReason.INTERNAL_SDK_ERROR, event_id=event_id
+                )
+            )
+            return
+        self._outcome(envelope, ticket, report, response)
+
+    def _outcome(
+        self,
+        envelope: Envelope,
+        ticket: DeliveryTicket,
+        report: dict[str, Any] | None,
+        response: TransportResponse,
+    ) -> None:
+        event_id = envelope.event_id
+        status = response.status
+        self.limiter.update(status, response.headers)
+        if 200 <= status < 300:
+            ticket.resolve(None)
+            return
+        if status == 429:
+            # The server counts what it rate-limits: no client report, and no retry.
+            if report is not None:
+                self.recorder.restore(report)
+            category = next(
+                (i.data_category for i in envelope.items if i.type in EVENT_ITEM_TYPES), "default"
+            )
+            retry = self.limiter.retry_after(category)
+            logger.info("rate limited by the server (429) for %.0f s; envelope %s dropped", retry, event_id)
+            ticket.resolve(
+                RateLimitedError(
+                    "the server rate-limited the envelope (429)",
+                    retry_after=retry,
+                    category=category,
+                    event_id=event_id,
+                )
+            )
+            return
+        if status == 413:
+            size = sum(len(item.payload) for item in envelope.items)
+            logger.error(
+                "envelope %s (about %d bytes) is too large for the server (413); dropped", event_id, size
+            )
+        else:
+            detail = response.body[:200].decode("utf-8", "replace")
+            logger.warning("server answered %d to envelope %s: %s", status, event_id, detail)
+        self._failed(envelope, report, DiscardReason.SEND_ERROR)
+        ticket.resolve(ServerError(f"the server answered HTTP {status}", status=status, event_id=event_id))
+
+    def _failed(self, envelope: Envelope, report: dict[str, Any] | None, reason: str) -> None:
+        record_dropped_items(self.recorder, reason, envelope.items)
+        if report is not None:
+            self.recorder.restore(report)
+
+    def _send_reports_alone(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._last_report < CLIENT_REPORT_INTERVAL:
+            return
+        report = self._take_report()
+        if report is None:
+            return
+        envelope = Envelope({"sent_at": rfc3339_now()}, [EnvelopeItem.from_json("client_report", report)])
+        try:
+            response = self.transport.send(envelope) or OK
+        except Exception as exc:
+            logger.debug("could not send client report: %s", exc)
+            self.recorder.restore(report)
+            return
+        self.limiter.update(response.status, response.headers)
+        if not 200 <= response.status < 300:
+            self.recorder.restore(report)

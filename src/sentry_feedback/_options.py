@@ -1,0 +1,136 @@
+"""Client options: one frozen, validated object built once at ``init``."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from ._dsn import Dsn
+from ._types import BeforeSend
+
+if TYPE_CHECKING:
+    from ._envelope import Envelope
+    from ._transport import Transport
+
+__all__ = ["Options"]
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything ``init`` accepts, validated once. Read it as ``get_client().options``.
+
+    See the options reference in the docs for each field. Build one with
+    :meth:`Options.build`, which applies environment variables and defaults and raises
+    ``TypeError`` for an unknown option and ``ValueError`` for a bad value.
+    """
+
+    dsn: Dsn | None = None
+    release: str | None = None
+    environment: str = "production"
+    dist: str | None = None
+    server_name: str | None = None
+    debug: bool = False
+    sample_rate: float = 1.0
+    before_send: BeforeSend | None = None
+    before_send_feedback: BeforeSend | None = None
+    max_breadcrumbs: int = 100
+    send_default_pii: bool = False
+    send_client_reports: bool = True
+    transport: Transport | type[Transport] | Callable[[Envelope], object] | None = field(
+        default=None, repr=False
+    )
+    transport_queue_size: int = 100
+    shutdown_timeout: float = 2.0
+    http_timeout: float = 10.0
+    compression_level: int = 6
+    ca_certs: str | None = None
+    max_attachment_size: int = 100 * MiB
+
+    @classmethod
+    def build(cls, dsn: str | Dsn | None = None, **options: Any) -> Options:
+        """Validate ``options`` and fill in environment variables and defaults.
+
+        ``dsn`` falls back to ``SENTRY_DSN``; ``release`` and ``environment`` fall back to
+        ``SENTRY_RELEASE`` and ``SENTRY_ENVIRONMENT``. An empty DSN disables the SDK.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise TypeError(f"unknown option(s) for sentry_feedback.init: {', '.join(map(repr, unknown))}")
+        if "dsn" in options:
+            raise TypeError("dsn given twice")
+        if dsn is None:
+            dsn = os.environ.get("SENTRY_DSN") or None
+        parsed = dsn if isinstance(dsn, Dsn) or not dsn else Dsn.parse(dsn)
+        if options.get("release") is None and os.environ.get("SENTRY_RELEASE"):
+            options["release"] = os.environ["SENTRY_RELEASE"]
+        if options.get("environment") is None:
+            options["environment"] = os.environ.get("SENTRY_ENVIRONMENT") or "production"
+        instance = cls(dsn=parsed or None, **options)
+        instance._validate()
+        return instance
+
+    def _validate(self) -> None:
+        for name in ("release", "environment", "dist", "server_name", "ca_certs"):
+            _check_type(name, getattr(self, name), (str, type(None)))
+        for name in ("debug", "send_default_pii", "send_client_reports"):
+            _check_type(name, getattr(self, name), (bool,))
+        for name in ("before_send", "before_send_feedback"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise ValueError(f"option {name!r} must be callable, not {type(value).__name__}")
+        _check_number("sample_rate", self.sample_rate, 0.0, 1.0)
+        _check_number("shutdown_timeout", self.shutdown_timeout, 0.0, None)
+        _check_number("http_timeout", self.http_timeout, 0.0, None, open_low=True)
+        _check_int("max_breadcrumbs", self.max_breadcrumbs, 0, None)
+        _check_int("transport_queue_size", self.transport_queue_size, 1, None)
+        _check_int("compression_level", self.compression_level, 0, 9)
+        _check_int("max_attachment_size", self.max_attachment_size, 0, None)
+        if self.transport is not None and not callable(self.transport) and not _is_transport(self.transport):
+            raise ValueError("option 'transport' must be a Transport, a Transport subclass or a callable")
+
+    def replace(self, **changes: Any) -> Options:
+        """A copy with ``changes`` applied and validated."""
+        values: Mapping[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        instance = type(self)(**{**values, **changes})
+        instance._validate()
+        return instance
+
+
+def _is_transport(value: object) -> bool:
+    from ._transport import Transport
+
+    return isinstance(value, Transport)
+
+
+def _check_type(name: str, value: object, types: tuple[type, ...]) -> None:
+    if not isinstance(value, types):
+        wanted = " or ".join("None" if t is type(None) else t.__name__ for t in types)
+        raise ValueError(f"option {name!r} must be {wanted}, not {type(value).__name__}")
+
+
+def _check_number(
+    name: str, value: object, low: float, high: float | None, *, open_low: bool = False
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"option {name!r} must be a number, not {type(value).__name__}")
+    if (
+        not math.isfinite(value)
+        or value < low
+        or (open_low and value == low)
+        or (high is not None and value > high)
+    ):
+        bound = f"> {low}" if open_low else f">= {low}"
+        span = f"between {low} and {high}" if high is not None else bound
+        raise ValueError(f"option {name!r} must be {span}, not {value!r}")
+
+
+def _check_int(name: str, value: object, low: int, high: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"option {name!r} must be an integer, not {type(value).__name__}")
+    _check_number(name, value, low, high)

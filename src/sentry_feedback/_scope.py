@@ -1,0 +1,315 @@
+"""Scopes: the data (tags, user, contexts, breadcrumbs, attachments, trace) applied to events."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._attachment import Attachment
+from ._types import LEVELS, Event, EventProcessor, Hint, Level
+
+__all__ = ["PropagationContext", "Scope"]
+
+DEFAULT_MAX_BREADCRUMBS = 100
+
+
+@dataclass(frozen=True)
+class PropagationContext:
+    """The trace an isolation scope belongs to: ``trace_id`` (32 hex) and ``span_id`` (16 hex)."""
+
+    trace_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    span_id: str = field(default_factory=lambda: uuid.uuid4().hex[16:])
+    parent_span_id: str | None = None
+
+    def trace_context(self) -> dict[str, Any]:
+        """The ``contexts.trace`` object for an event in this trace."""
+        ctx: dict[str, Any] = {"trace_id": self.trace_id, "span_id": self.span_id}
+        if self.parent_span_id:
+            ctx["parent_span_id"] = self.parent_span_id
+        return ctx
+
+
+class Scope:
+    """Data applied to every event captured while the scope is active.
+
+    There are three: the global scope (whole process), the isolation scope (one per
+    request or task: fork it with :func:`with_isolation_scope`) and the current scope
+    (fork it with :func:`with_scope`). Data merges global, then isolation, then current,
+    and the event's own values win over all of them.
+
+    >>> scope = Scope()
+    >>> scope.set_tag("page", "checkout")
+    >>> scope.tags
+    {'page': 'checkout'}
+    """
+
+    __slots__ = (
+        "_attachments",
+        "_breadcrumbs",
+        "_contexts",
+        "_event_processors",
+        "_extras",
+        "_fingerprint",
+        "_last_event_id",
+        "_level",
+        "_propagation_context",
+        "_tags",
+        "_user",
+    )
+
+    def __init__(self) -> None:
+        self._tags: dict[str, str] = {}
+        self._extras: dict[str, Any] = {}
+        self._contexts: dict[str, dict[str, Any]] = {}
+        self._user: dict[str, Any] | None = None
+        self._level: str | None = None
+        self._fingerprint: list[str] | None = None
+        self._breadcrumbs: deque[dict[str, Any]] = deque()
+        self._attachments: list[Attachment] = []
+        self._event_processors: list[EventProcessor] = []
+        self._propagation_context: PropagationContext | None = None
+        self._last_event_id: str | None = None
+
+    def fork(self) -> Scope:
+        """A copy whose changes never reach this scope (and the other way round)."""
+        new = Scope.__new__(Scope)
+        new._tags = self._tags.copy()
+        new._extras = self._extras.copy()
+        new._contexts = self._contexts.copy()
+        new._user = self._user
+        new._level = self._level
+        new._fingerprint = self._fingerprint
+        new._breadcrumbs = self._breadcrumbs.copy()
+        new._attachments = self._attachments.copy()
+        new._event_processors = self._event_processors.copy()
+        new._propagation_context = self._propagation_context
+        new._last_event_id = self._last_event_id
+        return new
+
+    # -- tags, extras, contexts, user, level, fingerprint -------------------------------------
+
+    def set_tag(self, key: str, value: object) -> None:
+        """Set a tag (searchable in Sentry); the value is turned into a string."""
+        self._tags[str(key)] = value if isinstance(value, str) else str(value)
+
+    def set_tags(self, tags: Mapping[str, object]) -> None:
+        """Set several tags at once."""
+        for key, value in tags.items():
+            self.set_tag(key, value)
+
+    def remove_tag(self, key: str) -> None:
+        """Remove a tag if present."""
+        self._tags.pop(key, None)
+
+    def set_extra(self, key: str, value: object) -> None:
+        """Set additional, unsearchable data."""
+        self._extras[str(key)] = value
+
+    def set_extras(self, extras: Mapping[str, object]) -> None:
+        """Set several extras at once."""
+        for key, value in extras.items():
+            self.set_extra(key, value)
+
+    def remove_extra(self, key: str) -> None:
+        """Remove an extra if present."""
+        self._extras.pop(key, None)
+
+    def set_context(self, key: str, value: Mapping[str, Any] | None) -> None:
+        """Set a structured context (``contexts.<key>``); ``None`` removes it."""
+        if value is None:
+            self._contexts.pop(key, None)
+        else:
+            self._contexts[str(key)] = dict(value)
+
+    def remove_context(self, key: str) -> None:
+        """Remove a context if present."""
+        self._contexts.pop(key, None)
+
+    def set_user(self, user: Mapping[str, Any] | None) -> None:
+        """Set the user (``id``, ``email``, ``username``, ``ip_address``, ...); ``None`` unsets it."""
+        self._user = None if user is None else dict(user)
+
+    def set_level(self, level: Level | None) -> None:
+        """Set the level of events captured in this scope that do not set one themselves."""
+        if level is not None and level not in LEVELS:
+            raise ValueError(f"level must be one of {sorted(LEVELS)}, not {level!r}")
+        self._level = level
+
+    def set_fingerprint(self, fingerprint: Iterable[str] | None) -> None:
+        """Set the grouping fingerprint for events that do not set one."""
+        self._fingerprint = None if fingerprint is None else [str(part) for part in fingerprint]
+
+    # -- breadcrumbs, attachments, processors ---------------------------------------------------
+
+    def add_breadcrumb(
+        self,
+        crumb: Mapping[str, Any] | None = None,
+        hint: Hint | None = None,
+        *,
+        max_breadcrumbs: int = DEFAULT_MAX_BREADCRUMBS,
+        **fields: Any,
+    ) -> None:
+        """Record a breadcrumb; the oldest ones go once there are more than ``max_breadcrumbs``."""
+        breadcrumb: dict[str, Any] = dict(crumb or {})
+        breadcrumb.update(fields)
+        breadcrumb.setdefault("timestamp", time.time())
+        self._breadcrumbs.append(breadcrumb)
+        while len(self._breadcrumbs) > max_breadcrumbs:
+            self._breadcrumbs.popleft()
+
+    def clear_breadcrumbs(self) -> None:
+        """Forget all breadcrumbs of this scope."""
+        self._breadcrumbs.clear()
+
+    def add_attachment(
+        self,
+        attachment: Attachment | bytes | None = None,
+        *,
+        path: str | None = None,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        """Attach a file to every event and feedback captured in this scope."""
+        if not isinstance(attachment, Attachment):
+            attachment = Attachment(attachment, path=path, filename=filename, content_type=content_type)
+        self._attachments.append(attachment)
+
+    def clear_attachments(self) -> None:
+        """Forget all attachments of this scope."""
+        self._attachments.clear()
+
+    def add_event_processor(self, processor: EventProcessor) -> None:
+        """Run ``processor(event, hint)`` on every event captured in this scope; ``None`` drops it."""
+        self._event_processors.append(processor)
+
+    def set_propagation_context(self, context: PropagationContext | None) -> None:
+        """Put this scope in the given trace (``None`` falls back to the enclosing scope's)."""
+        self._propagation_context = context
+
+    def clear(self) -> None:
+        """Reset everything but the propagation context."""
+        propagation = self._propagation_context
+        self.__init__()  # type: ignore[misc]
+        self._propagation_context = propagation
+
+    # -- read access ----------------------------------------------------------------------------
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """A copy of the tags."""
+        return self._tags.copy()
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        """A copy of the extras."""
+        return self._extras.copy()
+
+    @property
+    def contexts(self) -> dict[str, dict[str, Any]]:
+        """A copy of the contexts."""
+        return self._contexts.copy()
+
+    @property
+    def user(self) -> dict[str, Any] | None:
+        """The user, if set."""
+        return None if self._user is None else dict(self._user)
+
+    @property
+    def level(self) -> str | None:
+        """The level, if set."""
+        return self._level
+
+    @property
+    def breadcrumbs(self) -> list[dict[str, Any]]:
+        """A copy of the breadcrumbs, oldest first."""
+        return list(self._breadcrumbs.copy())
+
+    @property
+    def attachments(self) -> list[Attachment]:
+        """A copy of the attachments."""
+        return self._attachments.copy()
+
+    @property
+    def event_processors(self) -> list[EventProcessor]:
+        """A copy of the event processors."""
+        return self._event_processors.copy()
+
+    @property
+    def propagation_context(self) -> PropagationContext | None:
+        """The trace this scope is in, if it has its own."""
+        return self._propagation_context
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The id of the last error or message event captured in this scope."""
+        return self._last_event_id
+
+    def _set_last_event_id(self, event_id: str) -> None:
+        self._last_event_id = event_id
+
+    def __repr__(self) -> str:
+        return f"<Scope tags={self._tags!r} user={self._user!r} breadcrumbs={len(self._breadcrumbs)}>"
+
+
+def merge_into_event(
+    event: Event, scopes: tuple[Scope, Scope, Scope], max_breadcrumbs: int
+) -> tuple[list[Attachment], list[EventProcessor]]:
+    """Apply global, isolation and current scope data to ``event`` (its own values win).
+
+    Returns the scopes' attachments and event processors in the order they apply.
+    """
+    tags: dict[str, str] = {}
+    extras: dict[str, Any] = {}
+    contexts: dict[str, Any] = {}
+    user: dict[str, Any] = {}
+    level = fingerprint = None
+    propagation: PropagationContext | None = None
+    crumbs: list[dict[str, Any]] = []
+    attachments: list[Attachment] = []
+    processors: list[EventProcessor] = []
+    for scope in scopes:
+        tags.update(scope._tags)
+        extras.update(scope._extras)
+        contexts.update(scope._contexts)
+        if scope._user:
+            user.update(scope._user)
+        level = scope._level or level
+        fingerprint = scope._fingerprint or fingerprint
+        propagation = scope._propagation_context or propagation
+        if scope._breadcrumbs:
+            crumbs.extend(scope._breadcrumbs.copy())
+        attachments.extend(scope._attachments)
+        processors.extend(scope._event_processors)
+
+    if tags:
+        event["tags"] = {**tags, **(event.get("tags") or {})}
+    if extras:
+        event["extra"] = {**extras, **(event.get("extra") or {})}
+    if user:
+        event["user"] = {**user, **(event.get("user") or {})}
+    if level and not event.get("level"):
+        event["level"] = level
+    if fingerprint and not event.get("fingerprint"):
+        event["fingerprint"] = fingerprint
+    own_contexts = event.get("contexts") or {}
+    if propagation is not None and "trace" not in own_contexts and "trace" not in contexts:
+        contexts["trace"] = propagation.trace_context()
+    if contexts or own_contexts:
+        # One level deep: a hook editing contexts.<name> must not edit the scope's copy.
+        merged = {k: v.copy() if isinstance(v, dict) else v for k, v in contexts.items()}
+        merged.update(own_contexts)
+        event["contexts"] = merged
+    own_crumbs = (event.get("breadcrumbs") or {}).get("values") or []
+    if crumbs or own_crumbs:
+        all_crumbs = crumbs + list(own_crumbs)
+        if max_breadcrumbs >= 0:
+            all_crumbs = all_crumbs[-max_breadcrumbs:] if max_breadcrumbs else []
+        if all_crumbs:
+            event["breadcrumbs"] = {"values": all_crumbs}
+        else:
+            event.pop("breadcrumbs", None)
+    return attachments, processors

@@ -1,0 +1,87 @@
+"""Turning events into JSON bytes without ever failing.
+
+The fast path is one ``json.dumps`` call. Anything it cannot take (custom objects,
+cycles, NaN, non-string keys, very deep nesting) goes through :func:`normalize`, which
+replaces what JSON cannot hold by a bounded ``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["dumps", "normalize", "safe_repr"]
+
+MAX_DEPTH = 10
+MAX_REPR = 1024
+MAX_ITEMS = 1000
+_MAX_INT_BITS = 4000
+
+
+def safe_repr(value: object, limit: int = MAX_REPR) -> str:
+    """``repr(value)`` cut to ``limit`` characters; never raises."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # a broken __repr__ must not break capture
+        text = f"<{type(value).__name__} object (repr failed: {type(exc).__name__})>"
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def normalize(value: Any, depth: int = MAX_DEPTH) -> Any:
+    """Return a copy of ``value`` that ``json.dumps`` accepts: plain containers, str keys, finite numbers."""
+    return _normalize(value, depth, set())
+
+
+def _normalize(value: Any, depth: int, seen: set[int]) -> Any:
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        # Beyond ~4300 digits int->str raises; no JSON consumer wants such a number anyway.
+        return value if value.bit_length() <= _MAX_INT_BITS else f"<int of {value.bit_length()} bits>"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return value[:MAX_REPR].decode("utf-8", "replace")
+    if depth <= 0:
+        return safe_repr(value, 100)
+    if id(value) in seen:
+        return "<cycle>"
+    if isinstance(value, Mapping):
+        seen.add(id(value))
+        try:
+            out: dict[str, Any] = {}
+            for i, (k, v) in enumerate(list(value.items())):
+                if i >= MAX_ITEMS:
+                    break
+                key = k if isinstance(k, str) else safe_repr(k, 100)
+                out[key] = _normalize(v, depth - 1, seen)
+            return out
+        finally:
+            seen.discard(id(value))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        seen.add(id(value))
+        try:
+            return [_normalize(v, depth - 1, seen) for v in list(value)[:MAX_ITEMS]]
+        finally:
+            seen.discard(id(value))
+    return safe_repr(value)
+
+
+def _default(value: object) -> Any:
+    raise TypeError  # force the normalizing path for anything json cannot take
+
+
+def dumps(value: Any) -> bytes:
+    """Serialize ``value`` to compact UTF-8 JSON; never raises for odd values."""
+    try:
+        return json.dumps(
+            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
+        ).encode("utf-8", "replace")
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(
+            normalize(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode("utf-8", "replace")

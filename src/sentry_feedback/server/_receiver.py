@@ -1,0 +1,690 @@
+"""A local HTTP server that speaks Sentry's envelope endpoint, for tests and development.
+
+:class:`LocalReceiver` accepts ``POST /api/<project_id>/envelope/`` like Sentry (auth,
+gzip/deflate bodies, envelope validation), stores what it accepts in a
+:class:`~sentry_feedback.server.FeedbackStore` and records every envelope request so a
+test can look at exactly what an SDK sent, wait for it without sleeping, and script
+the answers (rate limits, server errors) with :meth:`LocalReceiver.respond_with`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import socket
+import socketserver
+import threading
+import urllib.parse
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+
+from .._envelope import Envelope
+from ..exceptions import EnvelopeParseError
+from ._store import FeedbackStore
+
+__all__ = ["DEFAULT_MAX_BODY_SIZE", "LocalReceiver", "ReceivedRequest", "serve"]
+
+logger = logging.getLogger("sentry_feedback.server")
+
+#: Bodies larger than this (compressed or not) are answered with 413: 200 MiB, like Relay.
+DEFAULT_MAX_BODY_SIZE = 200 * 1024 * 1024
+
+_ENVELOPE_PATH = re.compile(r"^/api/(?P<project_id>[^/]+)/envelope/?$")
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+_ZLIB_WBITS = zlib.MAX_WBITS
+_RAW_DEFLATE_WBITS = -zlib.MAX_WBITS
+_MAX_CHUNK_LINE = 4096
+
+
+class _Headers(Mapping[str, str]):
+    """Read-only request headers: original case kept, looked up case-insensitively."""
+
+    __slots__ = ("_items", "_lower")
+
+    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        self._items: dict[str, str] = {}
+        self._lower: dict[str, str] = {}
+        for name, value in items:
+            key = self._lower.setdefault(name.lower(), name)
+            self._items[key] = f"{self._items[key]}, {value}" if key in self._items else value
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[self._lower[name.lower()]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """One envelope request as the receiver saw it.
+
+    ``headers`` is a read-only mapping looked up case-insensitively (``headers["x-sentry-auth"]``).
+    ``body`` is the body after gzip/deflate decoding (the raw bytes when decoding failed).
+    ``status`` is the status answered; ``envelope`` is the parsed envelope, or None when
+    the body did not parse (or was never looked at: 401, 404, 413).
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes = field(repr=False)
+    status: int
+    envelope: Envelope | None
+
+    @property
+    def project_id(self) -> str | None:
+        """The project id in the request path, or None when the path is not an envelope URL."""
+        match = _ENVELOPE_PATH.match(urllib.parse.urlsplit(self.path).path)
+        return match.group("project_id") if match else None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, value: Any, headers: dict[str, str] | None = None) -> _Answer:
+        return cls(
+            status, json.dumps(value).encode(), {"Content-Type": "application/json", **(headers or {})}
+        )
+
+    @classmethod
+    def error(cls, status: int, detail: str, headers: dict[str, str] | None = None) -> _Answer:
+        return cls.json(status, {"detail": detail}, headers)
+
+
+class _Reject(Exception):
+    """Raised inside the handler to answer at once with ``answer``."""
+
+    def __init__(self, answer: _Answer, *, close: bool = False) -> None:
+        super().__init__(answer.status)
+        self.answer = answer
+        self.close = close
+
+
+class _Canned:
+    """A queued test answer, used ``remaining`` more times (None: until reset)."""
+
+    __slots__ = ("answer", "remaining")
+
+    def __init__(self, answer: _Answer, remaining: int | None) -> None:
+        self.answer = answer
+        self.remaining = remaining
+
+
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer that counts connections and can cut the open ones on stop."""
+
+    daemon_threads = True
+    receiver: LocalReceiver
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host name (socket.getfqdn), which can stall
+        # for seconds without DNS; the name is only used for CGI variables.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = str(self.server_address[0])
+        self.server_port = int(self.server_address[1])
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.receiver._connection_opened(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.receiver._connection_closed(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.debug("error while handling a request from %s", client_address, exc_info=True)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "sentry-feedback-receiver"
+    timeout = 60
+    # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm
+    # and the peer's delayed ACK add ~40 ms to every keep-alive answer.
+    disable_nagle_algorithm = True
+
+    def version_string(self) -> str:
+        """The ``Server`` header value."""
+        return self.server_version
+
+    @property
+    def _receiver(self) -> LocalReceiver:
+        return cast(_Server, self.server).receiver
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Log to ``sentry_feedback.server`` at DEBUG instead of writing to stderr."""
+        logger.debug("%s - " + format, self.address_string(), *args)
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    def do_POST(self) -> None:
+        """Envelope requests; any other path is 404."""
+        split = urllib.parse.urlsplit(self.path)
+        match = _ENVELOPE_PATH.match(split.path)
+        try:
+            raw = self._read_body()
+        except _Reject as reject:
+            if match is not None:
+                self._receiver._record(self._received(b"", reject.answer.status, None))
+            self._answer(reject.answer, close=reject.close)
+            return
+        if match is None:
+            self._answer(_Answer.error(404, f"no such endpoint: POST {split.path}"))
+            return
+        body, envelope, answer = self._envelope_request(split, match.group("project_id"), raw)
+        self._receiver._record(self._received(body, answer.status, envelope))
+        self._answer(answer)
+
+    def _other_method(self) -> None:
+        try:
+            self._read_body()
+        except _Reject as reject:
+            self._answer(reject.answer, close=reject.close)
+            return
+        path = urllib.parse.urlsplit(self.path).path
+        if _ENVELOPE_PATH.match(path):
+            self._answer(_Answer.error(405, f"method {self.command} not allowed", {"Allow": "POST"}))
+        else:
+            self._answer(_Answer.error(404, f"no such endpoint: {self.command} {path}"))
+
+    do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _other_method
+
+    # -- the envelope endpoint ---------------------------------------------------------
+
+    def _envelope_request(
+        self, split: urllib.parse.SplitResult, project_id: str, raw: bytes
+    ) -> tuple[bytes, Envelope | None, _Answer]:
+        receiver = self._receiver
+        body = raw
+        try:
+            self._check_auth(split.query)
+            if project_id != receiver.project_id:
+                raise _Reject(_Answer.error(404, f"unknown project {project_id!r}"))
+            body = self._decode(raw)
+            canned = receiver._take_canned()
+            if canned is not None and not 200 <= canned.status < 300:
+                return body, _try_parse(body), canned
+            try:
+                envelope = Envelope.parse(body)
+            except EnvelopeParseError as exc:
+                raise _Reject(_Answer.error(400, str(exc))) from None
+            try:
+                _check_envelope(envelope)
+                receiver.store.store_envelope(project_id, envelope, len(body))
+            except EnvelopeParseError as exc:
+                return body, envelope, _Answer.error(400, str(exc))
+            except Exception as exc:  # a storage failure must answer, not kill the connection
+                logger.debug("storing an envelope failed", exc_info=True)
+                return body, envelope, _Answer.error(500, f"could not store the envelope: {exc}")
+            if canned is not None:
+                if canned.body or canned.status == 204:
+                    return body, envelope, canned
+                default = _Answer.json(canned.status, {"id": envelope.event_id})
+                return (
+                    body,
+                    envelope,
+                    _Answer(canned.status, default.body, {**default.headers, **canned.headers}),
+                )
+            return body, envelope, _Answer.json(200, {"id": envelope.event_id})
+        except _Reject as reject:
+            return body, None, reject.answer
+
+    def _check_auth(self, query: str) -> None:
+        key: str | None = None
+        for header in ("X-Sentry-Auth", "Authorization"):
+            value = self.headers.get(header)
+            if value and value.strip()[:7].lower() == "sentry ":
+                fields = _parse_auth(value)
+                key = fields.get("sentry_key")
+                if key is None:
+                    raise _Reject(_Answer.error(401, f"{header} header has no sentry_key"))
+                break
+        if key is None:
+            keys = urllib.parse.parse_qs(query).get("sentry_key")
+            key = keys[0] if keys else None
+        if key is None:
+            raise _Reject(_Answer.error(401, "missing authorization: no X-Sentry-Auth header or sentry_key"))
+        if key != self._receiver.public_key:
+            raise _Reject(_Answer.error(401, f"invalid sentry_key {key!r}"))
+
+    def _decode(self, raw: bytes) -> bytes:
+        encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
+        limit = self._receiver.max_body_size
+        try:
+            if encoding in ("identity", ""):
+                return raw
+            if encoding in ("gzip", "x-gzip"):
+                return _inflate(raw, _GZIP_WBITS, limit)
+            if encoding == "deflate":
+                try:
+                    return _inflate(raw, _ZLIB_WBITS, limit)
+                except zlib.error:
+                    return _inflate(raw, _RAW_DEFLATE_WBITS, limit)
+        except zlib.error as exc:
+            raise _Reject(_Answer.error(400, f"invalid {encoding} body: {exc}")) from None
+        except _TooLarge:
+            raise _Reject(_Answer.error(413, f"decoded body is larger than {limit} bytes")) from None
+        raise _Reject(_Answer.error(400, f"unsupported Content-Encoding {encoding!r}"))
+
+    # -- HTTP plumbing -----------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        limit = self._receiver.max_body_size
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked(limit)
+        length_header = self.headers.get("Content-Length")
+        if length_header is None:
+            if self.command in ("POST", "PUT", "PATCH"):
+                raise _Reject(_Answer.error(411, "Content-Length required"), close=True)
+            return b""
+        try:
+            length = int(length_header)
+            if length < 0:
+                raise ValueError(length)
+        except ValueError:
+            raise _Reject(
+                _Answer.error(400, f"invalid Content-Length {length_header!r}"), close=True
+            ) from None
+        if length > limit:
+            raise _Reject(_Answer.error(413, f"body is larger than {limit} bytes"), close=True)
+        data = self.rfile.read(length)
+        if len(data) < length:
+            raise _Reject(_Answer.error(400, "body is shorter than its Content-Length"), close=True)
+        return data
+
+    def _read_chunked(self, limit: int) -> bytes:
+        out = bytearray()
+        while True:
+            line = self.rfile.readline(_MAX_CHUNK_LINE)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _Reject(_Answer.error(400, "invalid chunked body"), close=True) from None
+            if size == 0:
+                break
+            if len(out) + size > limit:
+                raise _Reject(_Answer.error(413, f"body is larger than {limit} bytes"), close=True)
+            chunk = self.rfile.read(size)
+            if len(chunk) < size or self.rfile.readline(_MAX_CHUNK_LINE).strip():
+                raise _Reject(_Answer.error(400, "invalid chunked body"), close=True)
+            out += chunk
+        while self.rfile.readline(_MAX_CHUNK_LINE).strip():  # trailers up to the blank line
+            pass
+        return bytes(out)
+
+    def _answer(self, answer: _Answer, *, close: bool = False) -> None:
+        self.send_response(answer.status)
+        has_body = self.command != "HEAD" and answer.status not in (204, 304) and answer.status >= 200
+        for name, value in answer.headers.items():
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body) if has_body else 0))
+        if close:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if has_body and answer.body:
+            self.wfile.write(answer.body)
+        self.wfile.flush()
+
+    def _received(self, body: bytes, status: int, envelope: Envelope | None) -> ReceivedRequest:
+        return ReceivedRequest(
+            method=self.command,
+            path=self.path,
+            headers=_Headers(self.headers.items()),
+            body=body,
+            status=status,
+            envelope=envelope,
+        )
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
+    """Decompress ``data`` (several gzip members allowed); raise _TooLarge past ``limit`` bytes."""
+    out = bytearray()
+    while True:
+        decompressor = zlib.decompressobj(wbits)
+        pending = data
+        while not decompressor.eof:
+            chunk = decompressor.decompress(pending, limit + 1 - len(out))
+            out += chunk
+            if len(out) > limit:
+                raise _TooLarge
+            pending = decompressor.unconsumed_tail
+            if not chunk and not pending:
+                break
+        if not decompressor.eof:
+            raise zlib.error("compressed body is truncated")
+        data = decompressor.unused_data
+        if not data:
+            return bytes(out)
+        if wbits != _GZIP_WBITS:
+            raise zlib.error("unexpected data after the compressed body")
+
+
+def _parse_auth(value: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for part in value.strip()[7:].split(","):
+        name, sep, val = part.strip().partition("=")
+        if sep:
+            fields[name.strip()] = val.strip()
+    return fields
+
+
+def _check_envelope(envelope: Envelope) -> None:
+    """Sentry's rules on item combinations; raise EnvelopeParseError when broken."""
+    feedback = len(envelope.items_of_type("feedback"))
+    if feedback > 1:
+        raise EnvelopeParseError(f"envelope has {feedback} feedback items; at most one is allowed")
+    if feedback and envelope.items_of_type("transaction"):
+        raise EnvelopeParseError("envelope has a feedback item together with a transaction item")
+
+
+def _try_parse(body: bytes) -> Envelope | None:
+    try:
+        return Envelope.parse(body)
+    except EnvelopeParseError:
+        return None
+
+
+class LocalReceiver:
+    """A Sentry envelope endpoint on a local port, backed by a :class:`FeedbackStore`.
+
+    ``port=0`` picks a free port at :meth:`start`. ``database`` is a SQLite path or
+    ``":memory:"``; the store is opened by :meth:`start` and closed by :meth:`stop`.
+
+    >>> with LocalReceiver() as receiver:  # doctest: +SKIP
+    ...     sentry_feedback.init(dsn=receiver.dsn)
+    ...     sentry_feedback.capture_feedback("It works")
+    ...     assert receiver.wait_for_envelopes(1)
+    ...     print(receiver.store.list_feedback()[0].message)
+    It works
+
+    Requests to ``/api/<project_id>/envelope/`` are checked in this order: body size
+    (413), auth (401), project id (404), canned answer (see :meth:`respond_with`),
+    content encoding (400/413), envelope syntax and item rules (400). Every one of
+    them, whatever the answer, is recorded in :attr:`received` and counted by
+    :meth:`wait_for_envelopes`; requests to other paths are answered 404 and not recorded.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        database: str = ":memory:",
+        public_key: str = "public",
+        project_id: str = "1",
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    ) -> None:
+        if max_body_size < 0:
+            raise ValueError("max_body_size must be >= 0")
+        self._host = host
+        self._port = port
+        self._database = database
+        self._public_key = public_key
+        self._project_id = str(project_id)
+        self._max_body_size = max_body_size
+        self._lock = threading.Lock()
+        self._handled = threading.Condition(self._lock)
+        self._received: list[ReceivedRequest] = []
+        self._canned: list[_Canned] = []
+        self._connections_opened = 0
+        self._open_sockets: set[socket.socket] = set()
+        self._store: FeedbackStore | None = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> LocalReceiver:
+        """Open the store, bind the port and serve on a daemon thread; return ``self``."""
+        with self._lock:
+            if self._stopped:
+                raise RuntimeError("a stopped LocalReceiver cannot be started again")
+            if self._server is not None:
+                raise RuntimeError("LocalReceiver is already started")
+        store = FeedbackStore(self._database)
+        try:
+            server_class = _Server6 if ":" in self._host else _Server
+            server = server_class((self._host, self._port), _Handler, bind_and_activate=False)
+            server.receiver = self
+            try:
+                server.server_bind()
+                server.server_activate()
+            except BaseException:
+                server.server_close()
+                raise
+        except BaseException:
+            store.close()
+            raise
+        self._store = store
+        self._server = server
+        self._port = server.server_address[1]
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"sentry-feedback-receiver:{self._port}",
+            daemon=True,
+        )
+        self._thread.start()
+        logger.debug("receiver listening on %s (DSN %s)", self.url, self.dsn)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close open connections and the store. Calling it again does nothing."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            server, thread = self._server, self._thread
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            with self._lock:
+                sockets = list(self._open_sockets)
+            for sock in sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        if thread is not None:
+            thread.join()
+        if self._store is not None:
+            # Handlers still finishing see a closed store and answer 500.
+            self._store.close()
+
+    def __enter__(self) -> LocalReceiver:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- addresses ---------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """The host the server binds to."""
+        return self._host
+
+    @property
+    def port(self) -> int:
+        """The bound port (chosen by :meth:`start` when created with ``port=0``)."""
+        if self._port == 0:
+            raise RuntimeError("the port is chosen by start(); start the LocalReceiver first")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT``; a wildcard host (``0.0.0.0``, ``::``) shows as the loopback address."""
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(self._host, self._host)
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def dsn(self) -> str:
+        """The DSN an SDK should use: ``http://{public_key}@HOST:PORT/{project_id}``."""
+        scheme, _, netloc = self.url.partition("://")
+        return f"{scheme}://{self._public_key}@{netloc}/{self._project_id}"
+
+    @property
+    def envelope_url(self) -> str:
+        """``{url}/api/{project_id}/envelope/``."""
+        return f"{self.url}/api/{self._project_id}/envelope/"
+
+    @property
+    def public_key(self) -> str:
+        """The accepted ``sentry_key``."""
+        return self._public_key
+
+    @property
+    def project_id(self) -> str:
+        """The accepted project id."""
+        return self._project_id
+
+    @property
+    def max_body_size(self) -> int:
+        """The largest accepted body, compressed or decoded, in bytes."""
+        return self._max_body_size
+
+    @property
+    def store(self) -> FeedbackStore:
+        """The :class:`FeedbackStore` accepted envelopes go to (open between start and stop)."""
+        if self._store is None:
+            raise RuntimeError("the store is opened by start(); start the LocalReceiver first")
+        return self._store
+
+    # -- test controls -----------------------------------------------------------------
+
+    def respond_with(
+        self,
+        status: int,
+        *,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        times: int | None = 1,
+    ) -> None:
+        """Answer the next ``times`` envelope requests with ``status`` (None: until :meth:`reset_responses`).
+
+        Calls queue up: ``respond_with(429); respond_with(500)`` answers 429, then 500,
+        then normally again. A canned answer is used by envelope requests that pass the
+        auth and project checks. A non-2xx answer does not store the envelope; a 2xx
+        answer stores it as usual and sends ``headers`` (``X-Sentry-Rate-Limits``, ...)
+        with ``body``, or with the usual ``{"id": ...}`` JSON when ``body`` is empty.
+        """
+        if not 100 <= status <= 599:
+            raise ValueError(f"invalid HTTP status {status}")
+        if times is not None and times < 1:
+            raise ValueError("times must be >= 1 or None")
+        answer = _Answer(status, bytes(body), dict(headers or {}))
+        with self._lock:
+            self._canned.append(_Canned(answer, times))
+
+    def reset_responses(self) -> None:
+        """Forget all canned answers: answer normally from now on."""
+        with self._lock:
+            self._canned.clear()
+
+    def wait_for_envelopes(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until at least ``count`` envelope requests were handled (any answer); False on timeout."""
+        with self._handled:
+            return self._handled.wait_for(lambda: len(self._received) >= count, timeout)
+
+    @property
+    def received(self) -> list[ReceivedRequest]:
+        """A copy of the envelope requests handled so far, in arrival order."""
+        with self._lock:
+            return list(self._received)
+
+    @property
+    def connections_opened(self) -> int:
+        """How many TCP connections the server has accepted."""
+        with self._lock:
+            return self._connections_opened
+
+    # -- called by the server threads --------------------------------------------------
+
+    def _take_canned(self) -> _Answer | None:
+        with self._lock:
+            if not self._canned:
+                return None
+            canned = self._canned[0]
+            if canned.remaining is not None:
+                canned.remaining -= 1
+                if canned.remaining <= 0:
+                    self._canned.pop(0)
+            return canned.answer
+
+    def _record(self, request: ReceivedRequest) -> None:
+        with self._handled:
+            self._received.append(request)
+            self._handled.notify_all()
+
+    def _connection_opened(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._connections_opened += 1
+            self._open_sockets.add(sock)
+
+    def _connection_closed(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open_sockets.discard(sock)
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._stopped else "running" if self._server is not None else "not started"
+        where = self.url if self._port else f"{self._host}:0"
+        return f"LocalReceiver({where}, project_id={self._project_id!r}, {state})"
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    database: str = ":memory:",
+    public_key: str = "public",
+    project_id: str = "1",
+    *,
+    on_start: Callable[[LocalReceiver], object] | None = None,
+) -> None:
+    """Run a :class:`LocalReceiver` until KeyboardInterrupt (Ctrl-C), then stop it cleanly.
+
+    ``on_start`` is called with the running receiver (to print its DSN, say); without
+    it the URL and DSN are printed to stdout.
+    """
+    receiver = LocalReceiver(
+        host=host, port=port, database=database, public_key=public_key, project_id=project_id
+    )
+    receiver.start()
+    try:
+        if on_start is not None:
+            on_start(receiver)
+        else:
+            print(f"sentry-feedback receiver listening on {receiver.url}", flush=True)
+            print(f"DSN: {receiver.dsn}", flush=True)
+        thread = receiver._thread
+        while thread is not None and thread.is_alive():
+            thread.join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        receiver.stop()

@@ -1,0 +1,140 @@
+"""Helpers for testing code that uses sentry_feedback.
+
+``MockTransport`` captures envelopes in memory (and can answer like a server would);
+``reset()`` puts the SDK back to its pristine state between tests. With pytest, add
+``pytest_plugins = ["sentry_feedback.testing"]`` to your ``conftest.py`` to get the
+fixtures ``sentry_receiver`` (a :class:`~sentry_feedback.server.LocalReceiver` on
+127.0.0.1), ``sentry_init`` (init bound to that receiver) and ``mock_transport``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from . import _api, _context
+from ._client import Client
+from ._envelope import Envelope
+from ._scope import PropagationContext
+from ._transport import Transport, TransportResponse
+from ._types import Event
+
+__all__ = ["MockTransport", "normalize_with_relay", "reset"]
+
+
+class MockTransport(Transport):
+    """A transport that keeps every envelope in memory instead of sending it.
+
+    ``handler(envelope)`` may return a :class:`TransportResponse` (say a 429 with
+    rate-limit headers) or raise :class:`~sentry_feedback.exceptions.TransportError`
+    to act like an unreachable server; by default every envelope is accepted.
+
+    >>> transport = MockTransport()
+    >>> client = sentry_feedback.init(transport=transport)
+    """
+
+    def __init__(self, handler: Callable[[Envelope], TransportResponse | None] | None = None) -> None:
+        self.handler = handler
+        self.envelopes: list[Envelope] = []
+        self._cond = threading.Condition()
+
+    def send(self, envelope: Envelope) -> TransportResponse | None:
+        """Record ``envelope`` (serialized and parsed back, exactly as a server would see it)."""
+        received = Envelope.parse(envelope.serialize())
+        with self._cond:
+            self.envelopes.append(received)
+            self._cond.notify_all()
+        return self.handler(received) if self.handler is not None else None
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until at least ``count`` envelopes arrived; ``True`` if they did within ``timeout``."""
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self.envelopes) >= count, timeout)
+
+    def items(self, item_type: str) -> list[Any]:
+        """The JSON payloads of every item of ``item_type`` received so far."""
+        with self._cond:
+            envelopes = list(self.envelopes)
+        return [item.get_json() for env in envelopes for item in env.items if item.type == item_type]
+
+    @property
+    def feedback(self) -> list[Event]:
+        """Every feedback event received."""
+        return self.items("feedback")
+
+    @property
+    def events(self) -> list[Event]:
+        """Every error or message event received."""
+        return self.items("event")
+
+    def discarded(self) -> dict[tuple[str, str], int]:
+        """Client report counts received so far, summed by ``(reason, category)``."""
+        totals: dict[tuple[str, str], int] = {}
+        for report in self.items("client_report"):
+            for entry in report.get("discarded_events", ()):
+                key = (entry["reason"], entry["category"])
+                totals[key] = totals.get(key, 0) + entry["quantity"]
+        return totals
+
+
+def normalize_with_relay(event: Event) -> Event:
+    """Run Sentry's own event normalizer (``pip install sentry-relay``) on ``event``.
+
+    Raises ``AssertionError`` listing the problems when Sentry would flag the event
+    (anything under ``errors`` or ``_meta``); returns the normalized event otherwise.
+    """
+    import importlib
+
+    normalizer = importlib.import_module("sentry_relay").StoreNormalizer(is_renormalize=False)
+    normalized: Event = normalizer.normalize_event(event)
+    problems = {key: normalized[key] for key in ("errors", "_meta") if normalized.get(key)}
+    if problems:
+        raise AssertionError(f"Sentry would flag this event: {problems}")
+    return normalized
+
+
+def reset() -> None:
+    """Close the active client and clear the global and root scopes (for test isolation)."""
+    client = _context.get_client()
+    client.close(timeout=0)
+    _context.set_client(None)
+    for scope in (_context.get_global_scope(), _context._root_isolation, _context._root_current):
+        scope.clear()
+    _context._root_isolation.set_propagation_context(PropagationContext())
+    _api._configure_debug(False)
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - pytest is optional
+    pass
+else:
+    from .server import LocalReceiver
+
+    @pytest.fixture
+    def sentry_receiver() -> Iterator[LocalReceiver]:
+        """A local receiver on a free port of 127.0.0.1 with an in-memory database."""
+        with LocalReceiver() as receiver:
+            yield receiver
+
+    @pytest.fixture
+    def sentry_init(sentry_receiver: LocalReceiver) -> Iterator[Callable[..., Client]]:
+        """``sentry_init(**options)``: init bound to ``sentry_receiver``; the SDK is reset afterwards."""
+        reset()
+
+        def init(**options: Any) -> Client:
+            options.setdefault("dsn", sentry_receiver.dsn)
+            return _api.init(**options)
+
+        yield init
+        reset()
+
+    @pytest.fixture
+    def mock_transport() -> Iterator[MockTransport]:
+        """A :class:`MockTransport`, with the SDK initialized on it and reset afterwards."""
+        reset()
+        transport = MockTransport()
+        _api.init(transport=transport)
+        yield transport
+        reset()
