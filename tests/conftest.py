@@ -15,3 +15,26 @@ def _pristine_sdk() -> Iterator[None]:
     reset()
     yield
     reset()
+
+
+@pytest.fixture(autouse=True)
+def _every_sent_event_is_valid_for_sentry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run Sentry's normalizer on every event and feedback item any test serializes for sending."""
+    from sentry_feedback import Envelope
+    from sentry_feedback.testing import normalize_with_relay
+
+    problems: list[str] = []
+    original = Envelope.serialize
+
+    def checked(self: Envelope) -> bytes:
+        for item in self.items:
+            if item.type in ("event", "feedback"):
+                try:
+                    normalize_with_relay(item.get_json())
+                except AssertionError as exc:
+                    problems.append(str(exc))
+        return original(self)
+
+    monkeypatch.setattr(Envelope, "serialize", checked)
+    yield
+    assert not problems, problems

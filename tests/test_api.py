@@ -330,3 +330,18 @@ def test_flush_reports_false_when_it_runs_out_of_time() -> None:
     assert sf.flush(0.01) is False
     gate.set()
     assert sf.flush(5) is True
+
+
+def test_internal_error_while_building_is_a_feedback_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = sf.init(transport=MockTransport())
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("bug")
+
+    monkeypatch.setattr("sentry_feedback._client.merge_into_event", broken)
+    assert sf.capture_feedback("x") is None
+    with pytest.raises(sf.FeedbackDroppedError) as info:
+        sf.send_feedback("x", timeout=5)
+    assert info.value.reason == "internal_sdk_error"
+    assert isinstance(info.value.__cause__, KeyError)
+    assert client.client_reports.totals() == {("internal_sdk_error", "feedback"): 2}

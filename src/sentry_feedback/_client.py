@@ -8,7 +8,6 @@ import random
 import socket
 import sys
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -19,7 +18,7 @@ from ._client_reports import ClientReportRecorder, DiscardReason
 from ._dispatch import DeliveryTicket, Dispatcher
 from ._dsn import SDK_NAME, Dsn
 from ._envelope import Envelope, EnvelopeItem
-from ._feedback import build_feedback_event, normalize_event_id
+from ._feedback import build_feedback_event, new_event_id, normalize_event_id
 from ._options import Options
 from ._ratelimit import RateLimiter
 from ._scope import Scope, merge_into_event
@@ -65,9 +64,7 @@ class Client:
         self.rate_limiter = RateLimiter()
         self.transport: Transport | None = make_transport(self.options)
         self._dispatcher = (
-            Dispatcher(self.transport, self.options, self.client_reports, self.rate_limiter)
-            if self.transport
-            else None
+            Dispatcher(self.transport, self.options, self.client_reports, self.rate_limiter) if self.transport else None
         )
         self._sdk = {
             "name": SDK_NAME,
@@ -178,6 +175,10 @@ class Client:
             )
         except _Dropped as dropped:
             raise dropped.error from dropped.error.__cause__
+        except Exception as exc:
+            logger.exception("internal error in send_feedback")
+            self.client_reports.record(DiscardReason.INTERNAL_SDK_ERROR, "feedback")
+            raise FeedbackDroppedError(f"internal SDK error: {exc}", reason=DiscardReason.INTERNAL_SDK_ERROR) from exc
         if not ticket.wait(timeout):
             raise FeedbackTimeoutError(
                 f"no answer from the server within {timeout} s; the feedback stays queued", event_id=event_id
@@ -255,9 +256,7 @@ class Client:
             raise _Dropped(exc) from None
         return self._capture(event, hint, scope, ticket)
 
-    def _capture(
-        self, event: Event, hint: Hint | None, scope: Scope | None, ticket: DeliveryTicket | None
-    ) -> str:
+    def _capture(self, event: Event, hint: Hint | None, scope: Scope | None, ticket: DeliveryTicket | None) -> str:
         dispatcher = self._dispatcher
         if dispatcher is None or dispatcher.closed:
             raise _Dropped(SDKDisabledError("the SDK is disabled: no DSN or transport, or it was closed"))
@@ -272,7 +271,7 @@ class Client:
             raise _Dropped(FeedbackDroppedError("sampled out", reason=DiscardReason.SAMPLE_RATE))
 
         raw_id = event.get("event_id")
-        event_id = normalize_event_id(raw_id, "event_id") if raw_id else uuid.uuid4().hex
+        event_id = normalize_event_id(raw_id, "event_id") if raw_id else new_event_id()
         event["event_id"] = event_id
         event.setdefault("timestamp", time.time())
         event.setdefault("platform", "python")
@@ -288,9 +287,7 @@ class Client:
 
         hook = options.before_send_feedback if is_feedback else options.before_send
         for processor in processors:
-            event = self._run_callback(
-                processor, event, hint, category, DiscardReason.EVENT_PROCESSOR, event_id
-            )
+            event = self._run_callback(processor, event, hint, category, DiscardReason.EVENT_PROCESSOR, event_id)
         if hook is not None:
             event = self._run_callback(hook, event, hint, category, DiscardReason.BEFORE_SEND, event_id)
 
@@ -300,9 +297,7 @@ class Client:
         if trace:
             headers["trace"] = trace
         items = [EnvelopeItem.from_json("feedback" if is_feedback else "event", event)]
-        items.extend(
-            EnvelopeItem.from_attachment(a) for a in hint.get("attachments", ()) if isinstance(a, Attachment)
-        )
+        items.extend(EnvelopeItem.from_attachment(a) for a in hint.get("attachments", ()) if isinstance(a, Attachment))
         envelope = Envelope(headers, items)
         if not dispatcher.submit(envelope, ticket):
             error = ticket.error if ticket is not None and ticket.error else None

@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._client_reports import ClientReportRecorder, DiscardReason
 from ._envelope import Envelope, EnvelopeItem
@@ -61,8 +60,7 @@ class DeliveryTicket:
         return self._done.wait(timeout)
 
 
-@dataclass(frozen=True)
-class _Task:
+class _Task(NamedTuple):
     envelope: Envelope | None  # None: send pending client reports now
     ticket: DeliveryTicket | None = None
 
@@ -266,9 +264,7 @@ class Dispatcher:
             # The server counts what it rate-limits: no client report, and no retry.
             if report is not None:
                 self.recorder.restore(report)
-            category = next(
-                (i.data_category for i in envelope.items if i.type in EVENT_ITEM_TYPES), "default"
-            )
+            category = next((i.data_category for i in envelope.items if i.type in EVENT_ITEM_TYPES), "default")
             retry = self.limiter.retry_after(category)
             logger.info("rate limited by the server (429) for %.0f s; envelope %s dropped", retry, event_id)
             ticket.resolve(
@@ -282,9 +278,7 @@ class Dispatcher:
             return
         if status == 413:
             size = sum(len(item.payload) for item in envelope.items)
-            logger.error(
-                "envelope %s (about %d bytes) is too large for the server (413); dropped", event_id, size
-            )
+            logger.error("envelope %s (about %d bytes) is too large for the server (413); dropped", event_id, size)
         else:
             detail = response.body[:200].decode("utf-8", "replace")
             logger.warning("server answered %d to envelope %s: %s", status, event_id, detail)

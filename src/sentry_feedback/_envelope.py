@@ -206,9 +206,7 @@ class Envelope:
                 pos += length
                 if pos < len(buf):
                     if buf[pos : pos + 1] != b"\n":
-                        raise EnvelopeParseError(
-                            f"{item_type} item payload is longer than its length {length}"
-                        )
+                        raise EnvelopeParseError(f"{item_type} item payload is longer than its length {length}")
                     pos += 1
             else:
                 end = _line_end(buf, pos)

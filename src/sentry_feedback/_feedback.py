@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Mapping
@@ -10,13 +11,19 @@ from typing import Any
 from ._types import Event
 from .exceptions import InvalidFeedbackError
 
-__all__ = ["MAX_MESSAGE_LENGTH", "build_feedback_event", "normalize_event_id"]
+__all__ = ["MAX_MESSAGE_LENGTH", "build_feedback_event", "new_event_id", "normalize_event_id"]
 
 #: The longest feedback message Sentry accepts, in characters.
 MAX_MESSAGE_LENGTH = 4096
-_UUID_RE = re.compile(
-    r"\A([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\Z"
-)
+_UUID_RE = re.compile(r"\A([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\Z")
+
+
+def new_event_id() -> str:
+    """A random UUID4 as 32 hex characters (what ``uuid.uuid4().hex`` gives, at a third of the cost)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 def normalize_event_id(value: object, field: str) -> str:
@@ -57,9 +64,7 @@ def build_feedback_event(
     if not message.strip():
         raise InvalidFeedbackError("message is empty")
     if len(message) > MAX_MESSAGE_LENGTH:
-        raise InvalidFeedbackError(
-            f"message is {len(message)} characters long; the limit is {MAX_MESSAGE_LENGTH}"
-        )
+        raise InvalidFeedbackError(f"message is {len(message)} characters long; the limit is {MAX_MESSAGE_LENGTH}")
     feedback: dict[str, Any] = {"message": message}
     for key, value in (("contact_email", email), ("name", name), ("url", url), ("source", source)):
         text = _optional_str(value, "email" if key == "contact_email" else key)

@@ -41,9 +41,7 @@ class Options:
     max_breadcrumbs: int = 100
     send_default_pii: bool = False
     send_client_reports: bool = True
-    transport: Transport | type[Transport] | Callable[[Envelope], object] | None = field(
-        default=None, repr=False
-    )
+    transport: Transport | type[Transport] | Callable[[Envelope], object] | None = field(default=None, repr=False)
     transport_queue_size: int = 100
     shutdown_timeout: float = 2.0
     http_timeout: float = 10.0
@@ -114,17 +112,10 @@ def _check_type(name: str, value: object, types: tuple[type, ...]) -> None:
         raise ValueError(f"option {name!r} must be {wanted}, not {type(value).__name__}")
 
 
-def _check_number(
-    name: str, value: object, low: float, high: float | None, *, open_low: bool = False
-) -> None:
+def _check_number(name: str, value: object, low: float, high: float | None, *, open_low: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"option {name!r} must be a number, not {type(value).__name__}")
-    if (
-        not math.isfinite(value)
-        or value < low
-        or (open_low and value == low)
-        or (high is not None and value > high)
-    ):
+    if not math.isfinite(value) or value < low or (open_low and value == low) or (high is not None and value > high):
         bound = f"> {low}" if open_low else f">= {low}"
         span = f"between {low} and {high}" if high is not None else bound
         raise ValueError(f"option {name!r} must be {span}, not {value!r}")

@@ -157,9 +157,11 @@ class Scope:
         breadcrumb: dict[str, Any] = dict(crumb or {})
         breadcrumb.update(fields)
         breadcrumb.setdefault("timestamp", time.time())
-        self._breadcrumbs.append(breadcrumb)
-        while len(self._breadcrumbs) > max_breadcrumbs:
-            self._breadcrumbs.popleft()
+        crumbs = self._breadcrumbs
+        if crumbs.maxlen != max_breadcrumbs:
+            # A bounded deque keeps append atomic when threads share a scope.
+            crumbs = self._breadcrumbs = deque(crumbs, maxlen=max(max_breadcrumbs, 0))
+        crumbs.append(breadcrumb)
 
     def clear_breadcrumbs(self) -> None:
         """Forget all breadcrumbs of this scope."""

@@ -78,10 +78,10 @@ def _default(value: object) -> Any:
 def dumps(value: Any) -> bytes:
     """Serialize ``value`` to compact UTF-8 JSON; never raises for odd values."""
     try:
-        return json.dumps(
-            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
-        ).encode("utf-8", "replace")
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default).encode(
+            "utf-8", "replace"
+        )
     except (TypeError, ValueError, RecursionError):
-        return json.dumps(
-            normalize(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode("utf-8", "replace")
+        return json.dumps(normalize(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+            "utf-8", "replace"
+        )

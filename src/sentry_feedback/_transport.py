@@ -111,9 +111,7 @@ class HttpTransport(Transport):
             body = gzip.compress(body, compresslevel=self._compression_level, mtime=0)
             headers = {**headers, "Content-Encoding": "gzip"}
         try:
-            response = self._pool.request(
-                "POST", self._url, body=body, headers=headers, retries=False, redirect=False
-            )
+            response = self._pool.request("POST", self._url, body=body, headers=headers, retries=False, redirect=False)
         except self._network_errors as exc:
             raise TransportError(f"could not send to {self._dsn.netloc}: {exc}") from exc
         return TransportResponse(response.status, dict(response.headers.items()), response.data or b"")

@@ -89,9 +89,7 @@ class SDKDisabledError(FeedbackError):
 class RateLimitedError(FeedbackError):
     """The server rate-limits feedback; ``retry_after`` is the seconds left, ``category`` the limit hit."""
 
-    def __init__(
-        self, message: str, *, retry_after: float, category: str, event_id: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, retry_after: float, category: str, event_id: str | None = None) -> None:
         super().__init__(message, event_id=event_id)
         self.retry_after = retry_after
         self.category = category

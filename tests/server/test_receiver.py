@@ -148,9 +148,7 @@ def test_feedback_with_attachments_is_stored(receiver: LocalReceiver, http: urll
         ("deflate", lambda data: zlib.compress(data)[2:-4]),  # raw deflate, as some clients send
     ],
 )
-def test_compressed_bodies(
-    receiver: LocalReceiver, http: urllib3.PoolManager, encoding: str, compress: Any
-) -> None:
+def test_compressed_bodies(receiver: LocalReceiver, http: urllib3.PoolManager, encoding: str, compress: Any) -> None:
     body = feedback_envelope()
     response = post(http, receiver, compress(body), headers={"Content-Encoding": encoding})
     assert response.status == 200, response.data
@@ -261,9 +259,7 @@ def _feedback_and_transaction() -> bytes:
         ),
         pytest.param(b'{}\n{"length":2}\n{}\n', "has no string 'type'", False, id="missing-type"),
         pytest.param(_two_feedback_items(), "envelope has 2 feedback items", True, id="two-feedback"),
-        pytest.param(
-            _feedback_and_transaction(), "feedback item together with a transaction", True, id="transaction"
-        ),
+        pytest.param(_feedback_and_transaction(), "feedback item together with a transaction", True, id="transaction"),
         pytest.param(
             b'{}\n{"type":"feedback"}\n{"contexts":{}}\n',
             "feedback item has no contexts.feedback",
@@ -293,9 +289,7 @@ def test_client_report_totals(receiver: LocalReceiver, http: urllib3.PoolManager
         return Envelope({}, [EnvelopeItem.from_json("client_report", payload)]).serialize()
 
     assert (
-        post(
-            http, receiver, report(("ratelimit_backoff", "feedback", 2), ("network_error", "attachment", 512))
-        ).status
+        post(http, receiver, report(("ratelimit_backoff", "feedback", 2), ("network_error", "attachment", 512))).status
         == 200
     )
     response = post(http, receiver, report(("ratelimit_backoff", "feedback", 3)))
@@ -344,9 +338,7 @@ def test_canned_until_reset(receiver: LocalReceiver, http: urllib3.PoolManager) 
     assert receiver.store.count_envelopes() == 1
 
 
-def test_canned_answer_is_not_used_by_rejected_auth(
-    receiver: LocalReceiver, http: urllib3.PoolManager
-) -> None:
+def test_canned_answer_is_not_used_by_rejected_auth(receiver: LocalReceiver, http: urllib3.PoolManager) -> None:
     receiver.respond_with(429)
     assert post(http, receiver, feedback_envelope(), headers={"X-Sentry-Auth": ""}).status == 401
     assert post(http, receiver, feedback_envelope()).status == 429

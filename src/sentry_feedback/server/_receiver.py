@@ -98,9 +98,7 @@ class _Answer:
 
     @classmethod
     def json(cls, status: int, value: Any, headers: dict[str, str] | None = None) -> _Answer:
-        return cls(
-            status, json.dumps(value).encode(), {"Content-Type": "application/json", **(headers or {})}
-        )
+        return cls(status, json.dumps(value).encode(), {"Content-Type": "application/json", **(headers or {})})
 
     @classmethod
     def error(cls, status: int, detail: str, headers: dict[str, str] | None = None) -> _Answer:
@@ -302,9 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
             if length < 0:
                 raise ValueError(length)
         except ValueError:
-            raise _Reject(
-                _Answer.error(400, f"invalid Content-Length {length_header!r}"), close=True
-            ) from None
+            raise _Reject(_Answer.error(400, f"invalid Content-Length {length_header!r}"), close=True) from None
         if length > limit:
             raise _Reject(_Answer.error(413, f"body is larger than {limit} bytes"), close=True)
         data = self.rfile.read(length)
@@ -334,16 +330,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, answer: _Answer, *, close: bool = False) -> None:
         self.send_response(answer.status)
-        has_body = self.command != "HEAD" and answer.status not in (204, 304) and answer.status >= 200
+        body = b"" if answer.status in (204, 304) else answer.body
         for name, value in answer.headers.items():
             if name.lower() != "content-length":
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer.body) if has_body else 0))
+        self.send_header("Content-Length", str(len(body)))  # for HEAD too: the length GET would have
         if close:
             self.send_header("Connection", "close")
         self.end_headers()
-        if has_body and answer.body:
-            self.wfile.write(answer.body)
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
         self.wfile.flush()
 
     def _received(self, body: bytes, status: int, envelope: Envelope | None) -> ReceivedRequest:
@@ -589,12 +585,14 @@ class LocalReceiver:
         """Answer the next ``times`` envelope requests with ``status`` (None: until :meth:`reset_responses`).
 
         Calls queue up: ``respond_with(429); respond_with(500)`` answers 429, then 500,
-        then normally again. A canned answer is used by envelope requests that pass the
-        auth and project checks. A non-2xx answer does not store the envelope; a 2xx
-        answer stores it as usual and sends ``headers`` (``X-Sentry-Rate-Limits``, ...)
-        with ``body``, or with the usual ``{"id": ...}`` JSON when ``body`` is empty.
+        then normally again. A canned answer is used (and counted) by each envelope request
+        that passes the auth and project checks. ``status`` must be 200-599. A non-2xx
+        answer does not store the envelope (it is still parsed for :attr:`received`). A
+        2xx answer stores it as usual (an invalid envelope still gets 400) and sends
+        ``headers`` (``X-Sentry-Rate-Limits``, ...) with ``body``, or with the usual
+        ``{"id": ...}`` JSON when ``body`` is empty.
         """
-        if not 100 <= status <= 599:
+        if not 200 <= status <= 599:
             raise ValueError(f"invalid HTTP status {status}")
         if times is not None and times < 1:
             raise ValueError("times must be >= 1 or None")
@@ -671,9 +669,7 @@ def serve(
     ``on_start`` is called with the running receiver (to print its DSN, say); without
     it the URL and DSN are printed to stdout.
     """
-    receiver = LocalReceiver(
-        host=host, port=port, database=database, public_key=public_key, project_id=project_id
-    )
+    receiver = LocalReceiver(host=host, port=port, database=database, public_key=public_key, project_id=project_id)
     receiver.start()
     try:
         if on_start is not None:

@@ -27,6 +27,7 @@ Unix timestamps in seconds (``float``); event ids are 32 lowercase hex digits.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -124,6 +125,7 @@ CREATE TABLE IF NOT EXISTS client_reports (
 """
 
 _DEFAULT_CONTENT_TYPE = "application/octet-stream"
+_FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
 _DEFAULT_ATTACHMENT_TYPE = "event.attachment"
 
 
@@ -335,9 +337,7 @@ class FeedbackStore:
         rows = self._select("feedback", "event_id = ?", [_normalize_id(event_id)])
         return _feedback_from_row(rows[0]) if rows else None
 
-    def list_events(
-        self, project_id: str | None = None, *, event_type: str | None = None
-    ) -> list[StoredEvent]:
+    def list_events(self, project_id: str | None = None, *, event_type: str | None = None) -> list[StoredEvent]:
         """All events (of ``project_id`` and of type ``event_type`` when given), oldest first."""
         clauses: list[str] = []
         params: list[Any] = []
@@ -429,9 +429,7 @@ def _by_project(project_id: str | None) -> tuple[str | None, list[Any]]:
     return ("project_id = ?", [project_id]) if project_id is not None else (None, [])
 
 
-def _prepare(
-    envelope: Envelope, envelope_event_id: str | None, project_id: str, received_at: float
-) -> _Prepared:
+def _prepare(envelope: Envelope, envelope_event_id: str | None, project_id: str, received_at: float) -> _Prepared:
     prepared = _Prepared()
     common = {"project_id": project_id, "received_at": received_at}
     for item in envelope.items:
@@ -523,22 +521,16 @@ def _client_report_entries(payload: dict[str, Any]) -> Iterable[dict[str, Any]]:
             raise EnvelopeParseError(f"client_report discarded_events[{index}] must be an object")
         reason, category, quantity = entry.get("reason"), entry.get("category"), entry.get("quantity")
         if not isinstance(reason, str) or not isinstance(category, str):
-            raise EnvelopeParseError(
-                f"client_report discarded_events[{index}] needs string reason and category"
-            )
+            raise EnvelopeParseError(f"client_report discarded_events[{index}] needs string reason and category")
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
-            raise EnvelopeParseError(
-                f"client_report discarded_events[{index}] has an invalid quantity {quantity!r}"
-            )
+            raise EnvelopeParseError(f"client_report discarded_events[{index}] has an invalid quantity {quantity!r}")
         entries.append({"timestamp": timestamp, "reason": reason, "category": category, "quantity": quantity})
     return entries
 
 
 def _json_object_payload(item_type: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise EnvelopeParseError(
-            f"{item_type} item payload must be a JSON object, not {type(value).__name__}"
-        )
+        raise EnvelopeParseError(f"{item_type} item payload must be a JSON object, not {type(value).__name__}")
     return value
 
 
@@ -589,6 +581,8 @@ def _parse_timestamp(value: Any) -> float | None:
         text = value.strip()
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
+        # Python 3.10's fromisoformat takes only 3 or 6 fractional digits.
+        text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
