@@ -215,9 +215,7 @@ def test_invalid_feedback_is_dropped_logged_and_counted(
 ) -> None:
     client = init(transport)
     with caplog.at_level(logging.WARNING, logger="sentry_feedback"):
-        result = sf.capture_feedback(
-            message, attachments=[sf.Attachment(b"12345", filename="a.txt")], **kwargs
-        )
+        result = sf.capture_feedback(message, attachments=[sf.Attachment(b"12345", filename="a.txt")], **kwargs)
     assert result is None
     assert "invalid feedback" in caplog.text
     assert client.client_reports.totals() == {("invalid", "feedback"): 1, ("invalid", "attachment"): 5}
@@ -290,9 +288,7 @@ def test_hook_can_remove_attachments_via_hint(transport: MockTransport) -> None:
         return event
 
     init(transport, before_send_feedback=strip_logs)
-    sf.capture_feedback(
-        "x", attachments=[sf.Attachment(b"1", filename="a.log"), sf.Attachment(b"2", filename="b.png")]
-    )
+    sf.capture_feedback("x", attachments=[sf.Attachment(b"1", filename="a.log"), sf.Attachment(b"2", filename="b.png")])
     assert sf.flush(5)
     assert [i.headers["filename"] for i in transport.envelopes[0].items_of_type("attachment")] == ["b.png"]
 
@@ -311,9 +307,7 @@ def test_path_attachment_is_read_on_the_worker_not_at_capture(tmp_path: Path) ->
     assert attachment.payload == b"written after capture"
 
 
-def test_unreadable_attachment_is_counted_and_feedback_still_sent(
-    transport: MockTransport, tmp_path: Path
-) -> None:
+def test_unreadable_attachment_is_counted_and_feedback_still_sent(transport: MockTransport, tmp_path: Path) -> None:
     client = init(transport)
     sf.capture_feedback("x", attachments=[sf.Attachment(path=str(tmp_path / "missing.png"))])
     assert sf.flush(5)
@@ -377,9 +371,7 @@ def test_queue_overflow_returns_none_and_counts(transport: MockTransport) -> Non
     client = sf.init(transport=blocking, transport_queue_size=2)
     assert sf.capture_feedback("one") is not None
     assert started.wait(5)  # the worker holds "one"; the queue is empty again
-    results = [
-        sf.capture_feedback(f"n{i}", attachments=[sf.Attachment(b"xy", filename="a")]) for i in range(4)
-    ]
+    results = [sf.capture_feedback(f"n{i}", attachments=[sf.Attachment(b"xy", filename="a")]) for i in range(4)]
     assert [r is not None for r in results] == [True, True, False, False]
     assert client.client_reports.totals() == {
         ("queue_overflow", "feedback"): 2,

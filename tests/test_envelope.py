@@ -42,9 +42,7 @@ def _envelope() -> Envelope:
     env = Envelope(headers)
     env.add_item(EnvelopeItem.from_json("feedback", _feedback_event()))
     env.add_item(
-        EnvelopeItem.from_attachment(
-            Attachment(BINARY, filename="dump.bin", content_type="application/octet-stream")
-        )
+        EnvelopeItem.from_attachment(Attachment(BINARY, filename="dump.bin", content_type="application/octet-stream"))
     )
     env.add_item(EnvelopeItem.from_json("client_report", _client_report()))
     return env

@@ -57,11 +57,7 @@ def test_request_headers_auth_and_gzip(sentry_init: Init, sentry_receiver: Local
     (request,) = sentry_receiver.received
     assert request.status == 200
     auth = request.headers["X-Sentry-Auth"]
-    assert (
-        "sentry_version=7" in auth
-        and "sentry_key=public" in auth
-        and "sentry_client=sentry-feedback/" in auth
-    )
+    assert "sentry_version=7" in auth and "sentry_key=public" in auth and "sentry_client=sentry-feedback/" in auth
     assert request.headers["User-Agent"].startswith("sentry-feedback/")
     assert request.headers["Content-Type"] == "application/x-sentry-envelope"
     assert request.headers["Content-Encoding"] == "gzip"
@@ -78,9 +74,7 @@ def test_compression_level_zero_sends_plain_bodies(sentry_init: Init, sentry_rec
     assert sentry_receiver.store.count_envelopes() == 1
 
 
-def test_one_keep_alive_connection_for_many_envelopes(
-    sentry_init: Init, sentry_receiver: LocalReceiver
-) -> None:
+def test_one_keep_alive_connection_for_many_envelopes(sentry_init: Init, sentry_receiver: LocalReceiver) -> None:
     sentry_init()
     for i in range(20):
         sf.capture_feedback(f"feedback {i}")
@@ -100,14 +94,10 @@ def test_rate_limit_on_429_drops_feedback_and_attachments_before_sending(
     sentry_init: Init, sentry_receiver: LocalReceiver
 ) -> None:
     client = sentry_init()
-    sentry_receiver.respond_with(
-        429, headers={"X-Sentry-Rate-Limits": "60:feedback:key", "Retry-After": "60"}
-    )
+    sentry_receiver.respond_with(429, headers={"X-Sentry-Rate-Limits": "60:feedback:key", "Retry-After": "60"})
     with pytest.raises(sf.RateLimitedError):
         sf.send_feedback("first", timeout=5)
-    assert (
-        sf.capture_feedback("second", attachments=[sf.Attachment(b"12345678", filename="x.bin")]) is not None
-    )
+    assert sf.capture_feedback("second", attachments=[sf.Attachment(b"12345678", filename="x.bin")]) is not None
     error_id = sf.capture_message("errors still go", level="error")
     assert sf.flush(5)
     assert sentry_receiver.store.list_feedback() == []
@@ -164,8 +154,7 @@ def test_server_errors_are_send_errors_never_retried(
     assert len(sentry_receiver.received) == 2
     assert client.client_reports.totals() == {("send_error", "feedback"): 2, ("send_error", "attachment"): 3}
     assert any(
-        r.levelno == logging.ERROR and "413" in r.getMessage() and "bytes" in r.getMessage()
-        for r in caplog.records
+        r.levelno == logging.ERROR and "413" in r.getMessage() and "bytes" in r.getMessage() for r in caplog.records
     )
     sf.capture_feedback("works again")
     assert sf.flush(5)

@@ -150,9 +150,7 @@ def test_parse_retry_after_http_date_past_is_zero(delta: int) -> None:
 
 
 def test_parse_retry_after_http_date_default_now_is_wall_clock() -> None:
-    value = email.utils.format_datetime(
-        dt.datetime.fromtimestamp(time.time() + 600, dt.timezone.utc), usegmt=True
-    )
+    value = email.utils.format_datetime(dt.datetime.fromtimestamp(time.time() + 600, dt.timezone.utc), usegmt=True)
     result = parse_retry_after(value)
     assert result is not None
     assert 500 < result <= 601
@@ -210,9 +208,7 @@ def test_429_with_only_retry_after_limits_all(retry_after: str) -> None:
 
 def test_429_with_retry_after_http_date_limits_all() -> None:
     limiter, _ = _limiter()
-    value = email.utils.format_datetime(
-        dt.datetime.fromtimestamp(time.time() + 120, dt.timezone.utc), usegmt=True
-    )
+    value = email.utils.format_datetime(dt.datetime.fromtimestamp(time.time() + 120, dt.timezone.utc), usegmt=True)
     limiter.update(429, {"Retry-After": value})
     assert 100 < limiter.retry_after("feedback") <= 121
 

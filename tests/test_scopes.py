@@ -94,9 +94,7 @@ def test_concurrent_threads_each_send_their_own_data() -> None:
     for t in threads:
         t.join(5)
     assert sf.flush(5)
-    pairs = {
-        (e["contexts"]["feedback"]["message"], e["user"]["id"], e["tags"]["n"]) for e in transport.feedback
-    }
+    pairs = {(e["contexts"]["feedback"]["message"], e["user"]["id"], e["tags"]["n"]) for e in transport.feedback}
     assert pairs == {(f"from {i}", str(i), str(i)) for i in range(8)}
 
 

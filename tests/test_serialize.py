@@ -140,9 +140,7 @@ def test_shared_reference_is_not_a_cycle() -> None:
     assert out == {"one": {"x": 1}, "two": {"x": 1}, "obj": "<Opaque thing>"}
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"), [(float("nan"), "nan"), (float("inf"), "inf"), (float("-inf"), "-inf")]
-)
+@pytest.mark.parametrize(("value", "expected"), [(float("nan"), "nan"), (float("inf"), "inf"), (float("-inf"), "-inf")])
 def test_non_finite_floats_become_strings(value: float, expected: str) -> None:
     out = dumps({"v": value, "ok": 1.5})
     assert b"NaN" not in out

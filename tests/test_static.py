@@ -20,16 +20,17 @@ def _tool(name: str) -> str:
 
 
 def test_mypy_strict() -> None:
-    result = subprocess.run(
-        [_tool("mypy"), "--strict", "src"], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    result = subprocess.run([_tool("mypy"), "--strict", "src"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_check() -> None:
     result = subprocess.run(
         [_tool("ruff"), "check", "src", "tests", "benchmarks", "noxfile.py"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
