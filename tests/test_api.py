@@ -25,6 +25,7 @@ PUBLIC_NAMES = [
     "EventProcessor",
     "FeedbackDroppedError",
     "FeedbackError",
+    "FeedbackFields",
     "FeedbackTimeoutError",
     "FunctionTransport",
     "Hint",
@@ -345,3 +346,11 @@ def test_internal_error_while_building_is_a_feedback_error(monkeypatch: pytest.M
     assert info.value.reason == "internal_sdk_error"
     assert isinstance(info.value.__cause__, KeyError)
     assert client.client_reports.totals() == {("internal_sdk_error", "feedback"): 2}
+
+
+def test_unknown_feedback_argument_is_invalid_not_raised() -> None:
+    client = sf.init(transport=MockTransport())
+    assert sf.capture_feedback("x", emial="typo@example.com") is None  # type: ignore[call-arg]
+    assert client.client_reports.totals() == {("invalid", "feedback"): 1}
+    with pytest.raises(sf.InvalidFeedbackError, match="emial"):
+        sf.send_feedback("x", emial="typo@example.com")  # type: ignore[call-arg]

@@ -50,6 +50,7 @@ from ._context import (
 )
 from ._dsn import Dsn
 from ._envelope import Envelope, EnvelopeItem
+from ._feedback import FeedbackFields
 from ._options import Options
 from ._ratelimit import RateLimiter
 from ._scope import PropagationContext, Scope
@@ -86,6 +87,7 @@ __all__ = [
     "EventProcessor",
     "FeedbackDroppedError",
     "FeedbackError",
+    "FeedbackFields",
     "FeedbackTimeoutError",
     "FunctionTransport",
     "Hint",

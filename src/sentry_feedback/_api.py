@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import atexit
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ._attachment import Attachment
 from ._client import Client
 from ._context import get_client, get_isolation_scope, set_client
 from ._dsn import Dsn
+from ._feedback import FeedbackFields
 from ._options import Options
 from ._scope import Scope
 from ._types import Event, EventProcessor, Hint, Level
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "add_attachment",
@@ -103,76 +107,28 @@ def close(timeout: float | None = None) -> bool:
     return get_client().close(timeout)
 
 
-def capture_feedback(
-    message: str,
-    *,
-    email: str | None = None,
-    name: str | None = None,
-    url: str | None = None,
-    associated_event_id: str | None = None,
-    replay_id: str | None = None,
-    source: str | None = None,
-    tags: Mapping[str, object] | None = None,
-    attachments: Iterable[Attachment] | None = None,
-    hint: Hint | None = None,
-    scope: Scope | None = None,
-) -> str | None:
+def capture_feedback(message: str, **fields: Unpack[FeedbackFields]) -> str | None:
     """Queue a user feedback with optional attachments; return its event id or ``None`` if dropped.
 
-    Never raises and never waits for the network: an invalid feedback, or one dropped by
-    an event processor or ``before_send_feedback``, is logged and counted in client reports.
+    Keyword arguments (all optional, see :class:`FeedbackFields`): ``email``, ``name``,
+    ``url``, ``associated_event_id``, ``replay_id``, ``source``, ``tags``,
+    ``attachments``, ``hint``, ``scope``. Never raises and never waits for the network:
+    an invalid feedback, or one dropped by an event processor or ``before_send_feedback``,
+    is logged and counted in client reports.
 
     >>> capture_feedback("The pay button does nothing", email="jane@example.com")
     """
-    return get_client().capture_feedback(
-        message,
-        email=email,
-        name=name,
-        url=url,
-        associated_event_id=associated_event_id,
-        replay_id=replay_id,
-        source=source,
-        tags=tags,
-        attachments=attachments,
-        hint=hint,
-        scope=scope,
-    )
+    return get_client().capture_feedback(message, **fields)
 
 
-def send_feedback(
-    message: str,
-    *,
-    email: str | None = None,
-    name: str | None = None,
-    url: str | None = None,
-    associated_event_id: str | None = None,
-    replay_id: str | None = None,
-    source: str | None = None,
-    tags: Mapping[str, object] | None = None,
-    attachments: Iterable[Attachment] | None = None,
-    hint: Hint | None = None,
-    scope: Scope | None = None,
-    timeout: float = 10.0,
-) -> str:
+def send_feedback(message: str, *, timeout: float = 10.0, **fields: Unpack[FeedbackFields]) -> str:
     """Send a feedback and block until the server answered (at most ``timeout`` seconds).
 
-    Returns the event id; raises a :class:`~sentry_feedback.exceptions.FeedbackError`
-    subclass that says why when the feedback was not delivered.
+    Takes the keyword arguments of :func:`capture_feedback`. Returns the event id; raises
+    a :class:`~sentry_feedback.exceptions.FeedbackError` subclass that says why when the
+    feedback was not delivered.
     """
-    return get_client().send_feedback(
-        message,
-        email=email,
-        name=name,
-        url=url,
-        associated_event_id=associated_event_id,
-        replay_id=replay_id,
-        source=source,
-        tags=tags,
-        attachments=attachments,
-        hint=hint,
-        scope=scope,
-        timeout=timeout,
-    )
+    return get_client().send_feedback(message, timeout=timeout, **fields)
 
 
 def capture_event(event: Event, hint: Hint | None = None, scope: Scope | None = None) -> str | None:

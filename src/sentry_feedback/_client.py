@@ -8,9 +8,12 @@ import random
 import socket
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 from . import _context
 from ._attachment import Attachment
@@ -18,7 +21,7 @@ from ._client_reports import ClientReportRecorder, DiscardReason
 from ._dispatch import DeliveryTicket, Dispatcher
 from ._dsn import SDK_NAME, Dsn
 from ._envelope import Envelope, EnvelopeItem
-from ._feedback import build_feedback_event, new_event_id, normalize_event_id
+from ._feedback import FeedbackFields, build_feedback_event, new_event_id, normalize_event_id
 from ._options import Options
 from ._ratelimit import RateLimiter
 from ._scope import Scope, merge_into_event
@@ -36,6 +39,8 @@ from .exceptions import (
 __all__ = ["Client"]
 
 logger = logging.getLogger("sentry_feedback")
+
+_FEEDBACK_FIELDS = frozenset(("email", "name", "url", "associated_event_id", "replay_id", "source", "tags"))
 
 
 class _Dropped(Exception):
@@ -99,37 +104,13 @@ class Client:
 
     # -- capture ---------------------------------------------------------------------------------
 
-    def capture_feedback(
-        self,
-        message: str,
-        *,
-        email: str | None = None,
-        name: str | None = None,
-        url: str | None = None,
-        associated_event_id: str | None = None,
-        replay_id: str | None = None,
-        source: str | None = None,
-        tags: Mapping[str, object] | None = None,
-        attachments: Iterable[Attachment] | None = None,
-        hint: Hint | None = None,
-        scope: Scope | None = None,
-    ) -> str | None:
-        """Queue a user feedback; return its event id, or ``None`` if it was dropped (logged and counted)."""
+    def capture_feedback(self, message: str, **fields: Unpack[FeedbackFields]) -> str | None:
+        """Queue a user feedback; return its event id, or ``None`` if it was dropped (logged and counted).
+
+        The keyword arguments are those of :class:`FeedbackFields`.
+        """
         try:
-            return self._feedback(
-                message,
-                email,
-                name,
-                url,
-                associated_event_id,
-                replay_id,
-                source,
-                tags,
-                attachments,
-                hint,
-                scope,
-                None,
-            )
+            return self._feedback(message, fields, None)
         except _Dropped:
             return None
         except Exception:
@@ -137,42 +118,14 @@ class Client:
             self.client_reports.record(DiscardReason.INTERNAL_SDK_ERROR, "feedback")
             return None
 
-    def send_feedback(
-        self,
-        message: str,
-        *,
-        email: str | None = None,
-        name: str | None = None,
-        url: str | None = None,
-        associated_event_id: str | None = None,
-        replay_id: str | None = None,
-        source: str | None = None,
-        tags: Mapping[str, object] | None = None,
-        attachments: Iterable[Attachment] | None = None,
-        hint: Hint | None = None,
-        scope: Scope | None = None,
-        timeout: float = 10.0,
-    ) -> str:
-        """Send a feedback and wait for the server's answer; return the event id.
+    def send_feedback(self, message: str, *, timeout: float = 10.0, **fields: Unpack[FeedbackFields]) -> str:
+        """Send a feedback and wait up to ``timeout`` seconds for the server's answer; return the event id.
 
         Raises a :class:`FeedbackError` subclass saying why when it was not delivered.
         """
         ticket = DeliveryTicket()
         try:
-            event_id = self._feedback(
-                message,
-                email,
-                name,
-                url,
-                associated_event_id,
-                replay_id,
-                source,
-                tags,
-                attachments,
-                hint,
-                scope,
-                ticket,
-            )
+            event_id = self._feedback(message, fields, ticket)
         except _Dropped as dropped:
             raise dropped.error from dropped.error.__cause__
         except Exception as exc:
@@ -219,37 +172,20 @@ class Client:
 
     # -- the pipeline ----------------------------------------------------------------------------
 
-    def _feedback(
-        self,
-        message: object,
-        email: object,
-        name: object,
-        url: object,
-        associated_event_id: object,
-        replay_id: object,
-        source: object,
-        tags: Mapping[str, object] | None,
-        attachments: Iterable[Attachment] | None,
-        hint: Hint | None,
-        scope: Scope | None,
-        ticket: DeliveryTicket | None,
-    ) -> str:
+    def _feedback(self, message: object, fields: FeedbackFields, ticket: DeliveryTicket | None) -> str:
         if not self.is_active():
             raise _Dropped(SDKDisabledError("the SDK is disabled: no DSN or transport, or it was closed"))
-        hint = dict(hint) if hint else {}
+        values: dict[str, Any] = dict(fields)
+        hint: Hint = dict(values.pop("hint", None) or {})
+        scope: Scope | None = values.pop("scope", None)
+        attachments = values.pop("attachments", None)
         if attachments:
             hint["attachments"] = [*hint.get("attachments", ()), *attachments]
         try:
-            event = build_feedback_event(
-                message,
-                email=email,
-                name=name,
-                url=url,
-                associated_event_id=associated_event_id,
-                replay_id=replay_id,
-                source=source,
-                tags=tags,
-            )
+            unknown = sorted(set(values) - _FEEDBACK_FIELDS)
+            if unknown:
+                raise InvalidFeedbackError(f"unknown argument(s): {', '.join(unknown)}")
+            event = build_feedback_event(message, **values)
         except InvalidFeedbackError as exc:
             logger.warning("invalid feedback dropped: %s", exc)
             self._record_drop(DiscardReason.INVALID, "feedback", hint.get("attachments", ()))

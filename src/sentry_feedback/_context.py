@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
@@ -71,49 +71,42 @@ def get_current_scope() -> Scope:
 
 
 @contextmanager
-def with_scope() -> Iterator[Scope]:
+def _activate(var: ContextVar[Scope | None], scope: Scope) -> Iterator[Scope]:
+    token = var.set(scope)
+    try:
+        yield scope
+    finally:
+        var.reset(token)
+
+
+def with_scope() -> AbstractContextManager[Scope]:
     """Fork the current scope for the ``with`` block and yield the fork.
 
     >>> with with_scope() as scope:
     ...     scope.set_tag("page", "checkout")
     """
-    token = _current_var.set(get_current_scope().fork())
-    try:
-        yield _current_var.get()  # type: ignore[misc]
-    finally:
-        _current_var.reset(token)
+    return _activate(_current_var, get_current_scope().fork())
 
 
 @contextmanager
 def with_isolation_scope() -> Iterator[Scope]:
     """Fork the isolation scope (and the current scope) for one request or task; yield the isolation fork."""
-    iso_token = _isolation_var.set(get_isolation_scope().fork())
-    cur_token = _current_var.set(get_current_scope().fork())
-    try:
-        yield _isolation_var.get()  # type: ignore[misc]
-    finally:
-        _current_var.reset(cur_token)
-        _isolation_var.reset(iso_token)
+    # The current scope is forked after the isolation scope is active, as a nested block would.
+    with (
+        _activate(_isolation_var, get_isolation_scope().fork()) as isolation,
+        _activate(_current_var, get_current_scope().fork()),
+    ):
+        yield isolation
 
 
-@contextmanager
-def use_scope(scope: Scope) -> Iterator[Scope]:
+def use_scope(scope: Scope) -> AbstractContextManager[Scope]:
     """Make ``scope`` the current scope for the ``with`` block (without forking it)."""
-    token = _current_var.set(scope)
-    try:
-        yield scope
-    finally:
-        _current_var.reset(token)
+    return _activate(_current_var, scope)
 
 
-@contextmanager
-def use_isolation_scope(scope: Scope) -> Iterator[Scope]:
+def use_isolation_scope(scope: Scope) -> AbstractContextManager[Scope]:
     """Make ``scope`` the isolation scope for the ``with`` block (without forking it)."""
-    token = _isolation_var.set(scope)
-    try:
-        yield scope
-    finally:
-        _isolation_var.reset(token)
+    return _activate(_isolation_var, scope)
 
 
 new_scope = with_scope

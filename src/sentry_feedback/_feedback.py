@@ -5,17 +5,43 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from ._types import Event
+from ._types import Event, Hint
+
+if TYPE_CHECKING:
+    from ._attachment import Attachment
+    from ._scope import Scope
 from .exceptions import InvalidFeedbackError
 
-__all__ = ["MAX_MESSAGE_LENGTH", "build_feedback_event", "new_event_id", "normalize_event_id"]
+__all__ = ["MAX_MESSAGE_LENGTH", "FeedbackFields", "build_feedback_event", "new_event_id", "normalize_event_id"]
 
 #: The longest feedback message Sentry accepts, in characters.
 MAX_MESSAGE_LENGTH = 4096
 _UUID_RE = re.compile(r"\A([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\Z")
+
+
+class FeedbackFields(TypedDict, total=False):
+    """The optional keyword arguments of ``capture_feedback`` and ``send_feedback``.
+
+    ``email``, ``name``, ``url``, ``source``: what the user gave, sent as given.
+    ``associated_event_id``: the error this feedback is about (a UUID, dashes allowed).
+    ``replay_id``: a related Session Replay. ``tags``: tags for this feedback only.
+    ``attachments``: files sent in the same envelope. ``hint``: passed to event
+    processors and ``before_send_feedback``. ``scope``: used instead of the current scope.
+    """
+
+    email: str | None
+    name: str | None
+    url: str | None
+    associated_event_id: str | None
+    replay_id: str | None
+    source: str | None
+    tags: Mapping[str, object] | None
+    attachments: Iterable[Attachment] | None
+    hint: Hint | None
+    scope: Scope | None
 
 
 def new_event_id() -> str:

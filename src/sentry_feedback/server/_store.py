@@ -33,9 +33,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from .._envelope import Envelope
 from ..exceptions import EnvelopeParseError
@@ -330,12 +330,12 @@ class FeedbackStore:
     def list_feedback(self, project_id: str | None = None) -> list[StoredFeedback]:
         """All feedback (of ``project_id`` if given), oldest first."""
         rows = self._select("feedback", *_by_project(project_id))
-        return [_feedback_from_row(row) for row in rows]
+        return [_from_row(StoredFeedback, row) for row in rows]
 
     def get_feedback(self, event_id: str) -> StoredFeedback | None:
         """The feedback with ``event_id`` (dashes and case do not matter), or None."""
         rows = self._select("feedback", "event_id = ?", [_normalize_id(event_id)])
-        return _feedback_from_row(rows[0]) if rows else None
+        return _from_row(StoredFeedback, rows[0]) if rows else None
 
     def list_events(self, project_id: str | None = None, *, event_type: str | None = None) -> list[StoredEvent]:
         """All events (of ``project_id`` and of type ``event_type`` when given), oldest first."""
@@ -348,17 +348,17 @@ class FeedbackStore:
             clauses.append("type = ?")
             params.append(event_type)
         rows = self._select("events", " AND ".join(clauses), params)
-        return [_event_from_row(row) for row in rows]
+        return [_from_row(StoredEvent, row) for row in rows]
 
     def get_event(self, event_id: str) -> StoredEvent | None:
         """The event with ``event_id`` (dashes and case do not matter), or None."""
         rows = self._select("events", "event_id = ?", [_normalize_id(event_id)])
-        return _event_from_row(rows[0]) if rows else None
+        return _from_row(StoredEvent, rows[0]) if rows else None
 
     def list_attachments(self, event_id: str) -> list[StoredAttachment]:
         """The attachments sent for ``event_id``, with their bytes, in arrival order."""
         rows = self._select("attachments", "event_id = ?", [_normalize_id(event_id)])
-        return [_attachment_from_row(row) for row in rows]
+        return [_from_row(StoredAttachment, row) for row in rows]
 
     def list_envelopes(self, project_id: str | None = None) -> list[StoredEnvelope]:
         """All stored envelopes (of ``project_id`` if given), oldest first."""
@@ -625,60 +625,21 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _loads_opt(value: str | None) -> Any:
-    return None if value is None else json.loads(value)
+_JSON_COLUMNS = frozenset({"data", "tags", "user", "sdk"})
+_Row = TypeVar("_Row", StoredEvent, StoredFeedback, StoredAttachment)
 
 
-def _event_from_row(row: sqlite3.Row) -> StoredEvent:
-    return StoredEvent(
-        id=row["id"],
-        event_id=row["event_id"],
-        project_id=row["project_id"],
-        type=row["type"],
-        level=row["level"],
-        message=row["message"],
-        timestamp=row["timestamp"],
-        received_at=row["received_at"],
-        data=json.loads(row["data"]),
-    )
+def _from_row(cls: type[_Row], row: sqlite3.Row) -> _Row:
+    """Build a stored-record dataclass from the row's columns of the same names.
 
-
-def _feedback_from_row(row: sqlite3.Row) -> StoredFeedback:
-    return StoredFeedback(
-        id=row["id"],
-        event_id=row["event_id"],
-        project_id=row["project_id"],
-        message=row["message"],
-        contact_email=row["contact_email"],
-        name=row["name"],
-        url=row["url"],
-        associated_event_id=row["associated_event_id"],
-        replay_id=row["replay_id"],
-        source=row["source"],
-        environment=row["environment"],
-        release=row["release"],
-        dist=row["dist"],
-        platform=row["platform"],
-        timestamp=row["timestamp"],
-        tags=json.loads(row["tags"]),
-        user=_loads_opt(row["user"]),
-        trace_id=row["trace_id"],
-        sdk=_loads_opt(row["sdk"]),
-        status=row["status"],
-        received_at=row["received_at"],
-        data=json.loads(row["data"]),
-    )
-
-
-def _attachment_from_row(row: sqlite3.Row) -> StoredAttachment:
-    return StoredAttachment(
-        id=row["id"],
-        event_id=row["event_id"],
-        project_id=row["project_id"],
-        filename=row["filename"],
-        content_type=row["content_type"],
-        attachment_type=row["attachment_type"],
-        size=row["size"],
-        data=bytes(row["data"]),
-        received_at=row["received_at"],
-    )
+    JSON text columns are decoded; BLOB columns (attachment data) stay bytes.
+    """
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        value = row[f.name]
+        if isinstance(value, str) and f.name in _JSON_COLUMNS:
+            value = json.loads(value)
+        elif isinstance(value, memoryview):
+            value = bytes(value)
+        values[f.name] = value
+    return cls(**values)
