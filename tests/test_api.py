@@ -32,6 +32,7 @@ PUBLIC_NAMES = [
     "HttpTransport",
     "InvalidFeedbackError",
     "Level",
+    "MAX_MESSAGE_LENGTH",
     "NetworkError",
     "Options",
     "PropagationContext",

@@ -13,129 +13,54 @@ from __future__ import annotations
 
 import logging
 
-from ._api import (
-    add_attachment,
-    add_breadcrumb,
-    add_event_processor,
-    capture_event,
-    capture_feedback,
-    capture_message,
-    close,
-    flush,
-    init,
-    is_enabled,
-    last_event_id,
-    send_feedback,
-    set_context,
-    set_extra,
-    set_extras,
-    set_level,
-    set_tag,
-    set_tags,
-    set_user,
+from . import (
+    _api,
+    _attachment,
+    _client,
+    _client_reports,
+    _context,
+    _dsn,
+    _envelope,
+    _feedback,
+    _options,
+    _ratelimit,
+    _scope,
+    _transport,
+    _types,
+    exceptions,
 )
-from ._attachment import Attachment
-from ._client import Client
-from ._client_reports import ClientReportRecorder, DiscardReason
-from ._context import (
-    get_client,
-    get_current_scope,
-    get_global_scope,
-    get_isolation_scope,
-    set_client,
-    use_isolation_scope,
-    use_scope,
-    with_isolation_scope,
-    with_scope,
-)
-from ._dsn import Dsn
-from ._envelope import Envelope, EnvelopeItem
-from ._feedback import FeedbackFields
-from ._options import Options
-from ._ratelimit import RateLimiter
-from ._scope import PropagationContext, Scope
-from ._transport import FunctionTransport, HttpTransport, Transport, TransportResponse
-from ._types import BeforeSend, Event, EventProcessor, Hint, Level
+from ._api import *  # noqa: F403
+from ._attachment import *  # noqa: F403
+from ._client import *  # noqa: F403
+from ._client_reports import *  # noqa: F403
+from ._context import *  # noqa: F403
+from ._dsn import *  # noqa: F403
+from ._envelope import *  # noqa: F403
+from ._feedback import *  # noqa: F403
+from ._options import *  # noqa: F403
+from ._ratelimit import *  # noqa: F403
+from ._scope import *  # noqa: F403
+from ._transport import *  # noqa: F403
+from ._types import *  # noqa: F403
 from ._version import __version__
-from .exceptions import (
-    DeliveryError,
-    EnvelopeParseError,
-    FeedbackDroppedError,
-    FeedbackError,
-    FeedbackTimeoutError,
-    InvalidFeedbackError,
-    NetworkError,
-    RateLimitedError,
-    SDKDisabledError,
-    SentryFeedbackError,
-    ServerError,
-    TransportError,
-)
+from .exceptions import *  # noqa: F403
 
-__all__ = [
-    "Attachment",
-    "BeforeSend",
-    "Client",
-    "ClientReportRecorder",
-    "DeliveryError",
-    "DiscardReason",
-    "Dsn",
-    "Envelope",
-    "EnvelopeItem",
-    "EnvelopeParseError",
-    "Event",
-    "EventProcessor",
-    "FeedbackDroppedError",
-    "FeedbackError",
-    "FeedbackFields",
-    "FeedbackTimeoutError",
-    "FunctionTransport",
-    "Hint",
-    "HttpTransport",
-    "InvalidFeedbackError",
-    "Level",
-    "NetworkError",
-    "Options",
-    "PropagationContext",
-    "RateLimitedError",
-    "RateLimiter",
-    "SDKDisabledError",
-    "Scope",
-    "SentryFeedbackError",
-    "ServerError",
-    "Transport",
-    "TransportError",
-    "TransportResponse",
-    "__version__",
-    "add_attachment",
-    "add_breadcrumb",
-    "add_event_processor",
-    "capture_event",
-    "capture_feedback",
-    "capture_message",
-    "close",
-    "flush",
-    "get_client",
-    "get_current_scope",
-    "get_global_scope",
-    "get_isolation_scope",
-    "init",
-    "is_enabled",
-    "last_event_id",
-    "send_feedback",
-    "set_client",
-    "set_context",
-    "set_extra",
-    "set_extras",
-    "set_level",
-    "set_tag",
-    "set_tags",
-    "set_user",
-    "use_isolation_scope",
-    "use_scope",
-    "with_isolation_scope",
-    "with_scope",
-]
+# Each private module names its public part in its own __all__; this is their union.
+__all__ = ["__version__"]
+__all__ += _api.__all__
+__all__ += _attachment.__all__
+__all__ += _client.__all__
+__all__ += _client_reports.__all__
+__all__ += _context.__all__
+__all__ += _dsn.__all__
+__all__ += _envelope.__all__
+__all__ += _feedback.__all__
+__all__ += _options.__all__
+__all__ += _ratelimit.__all__
+__all__ += _scope.__all__
+__all__ += _transport.__all__
+__all__ += _types.__all__
+__all__ += exceptions.__all__
 
 # The library never prints unless the application configures logging (or debug=True).
 logging.getLogger("sentry_feedback").addHandler(logging.NullHandler())

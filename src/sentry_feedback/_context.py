@@ -24,7 +24,6 @@ __all__ = [
     "get_current_scope",
     "get_global_scope",
     "get_isolation_scope",
-    "new_scope",
     "set_client",
     "use_isolation_scope",
     "use_scope",
@@ -107,9 +106,6 @@ def use_scope(scope: Scope) -> AbstractContextManager[Scope]:
 def use_isolation_scope(scope: Scope) -> AbstractContextManager[Scope]:
     """Make ``scope`` the isolation scope for the ``with`` block (without forking it)."""
     return _activate(_isolation_var, scope)
-
-
-new_scope = with_scope
 
 
 # -- the active client -----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from . import _serialize
 from ._attachment import Attachment
 from .exceptions import EnvelopeParseError
 
-__all__ = ["Envelope", "EnvelopeItem", "data_category"]
+__all__ = ["Envelope", "EnvelopeItem"]
 
 _CATEGORIES = {
     "event": "error",

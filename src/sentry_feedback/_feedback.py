@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ._scope import Scope
 from .exceptions import InvalidFeedbackError
 
-__all__ = ["MAX_MESSAGE_LENGTH", "FeedbackFields", "build_feedback_event", "new_event_id", "normalize_event_id"]
+__all__ = ["MAX_MESSAGE_LENGTH", "FeedbackFields"]
 
 #: The longest feedback message Sentry accepts, in characters.
 MAX_MESSAGE_LENGTH = 4096

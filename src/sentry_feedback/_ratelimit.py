@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-__all__ = ["RateLimiter", "parse_rate_limits", "parse_retry_after"]
+__all__ = ["RateLimiter"]
 
 #: Categories this SDK knows; limits naming only unknown categories are ignored.
 KNOWN_CATEGORIES = frozenset(
