@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import logging
 import socket
 import uuid
@@ -205,3 +206,25 @@ def test_close_flushes_and_closes_connections(sentry_init: Init, sentry_receiver
     sf.capture_feedback("before close")
     assert client.close(5)
     assert len(sentry_receiver.store.list_feedback()) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_uses_its_own_connection_and_queue(sentry_init: Init, sentry_receiver: LocalReceiver) -> None:
+    sentry_init()
+    sf.capture_feedback("parent before fork")
+    assert sf.flush(5)  # the parent now holds an open keep-alive connection
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        code = 1
+        try:
+            ok = sf.capture_feedback("from the child") is not None and sf.flush(10)
+            code = 0 if ok else 2
+        finally:
+            os._exit(code)
+    sf.capture_feedback("parent after fork")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sf.flush(5)
+    messages = sorted(fb.message for fb in sentry_receiver.store.list_feedback())
+    assert messages == ["from the child", "parent after fork", "parent before fork"]
+    assert sentry_receiver.connections_opened == 2  # the parent's one, and the child's own

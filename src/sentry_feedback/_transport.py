@@ -10,6 +10,8 @@ from __future__ import annotations
 import gzip
 import inspect
 import logging
+import os
+import weakref
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -102,6 +104,16 @@ class HttpTransport(Transport):
             pool_options["ca_certs"] = options.ca_certs or certifi.where()
             pool_options["cert_reqs"] = "CERT_REQUIRED"
         self._pool = urllib3.PoolManager(**pool_options)  # type: ignore[arg-type]
+
+        # A forked child must not write to the parent's keep-alive socket: give it its own pool.
+        ref = weakref.ref(self)
+
+        def new_pool_in_child() -> None:
+            transport = ref()
+            if transport is not None:
+                transport._pool = urllib3.PoolManager(**pool_options)  # type: ignore[arg-type]
+
+        os.register_at_fork(after_in_child=new_pool_in_child)
 
     def send(self, envelope: Envelope) -> TransportResponse | None:
         """Serialize, compress and POST ``envelope``; return the server's answer."""
