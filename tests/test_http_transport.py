@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import gzip
-import os
 import logging
+import os
 import socket
 import uuid
 from collections.abc import Callable
