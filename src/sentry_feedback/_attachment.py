@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import mimetypes
 import os
 
 __all__ = ["Attachment"]
@@ -25,6 +24,8 @@ _EXTRA_TYPES = {
 
 def guess_content_type(filename: str) -> str:
     """The content type for ``filename``, ``application/octet-stream`` when unknown."""
+    import mimetypes  # loads the system's type tables: only when an attachment is made
+
     ext = os.path.splitext(filename)[1].lower()
     return _EXTRA_TYPES.get(ext) or mimetypes.guess_type(filename)[0] or _DEFAULT_CONTENT_TYPE
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import platform
 import random
-import socket
 import sys
 import time
 from collections.abc import Iterable
@@ -77,6 +75,8 @@ class Client:
             "packages": [{"name": "pypi:sentry-feedback", "version": __version__}],
             "integrations": [],
         }
+        import platform  # imported here, not at import time: only a client needs it
+
         self._runtime = {
             "name": platform.python_implementation(),
             "version": platform.python_version(),
@@ -85,6 +85,8 @@ class Client:
         self._os = {"name": platform.system(), "version": platform.release()}
         server_name = self.options.server_name
         if server_name is None and self.options.send_default_pii:
+            import socket
+
             server_name = socket.gethostname()
         self._server_name = server_name
 

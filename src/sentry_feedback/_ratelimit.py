@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -70,6 +69,8 @@ def parse_retry_after(value: str, now: float | None = None) -> float | None:
         seconds = float(value)
     except ValueError:
         try:
+            import email.utils
+
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
             return None

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._attachment import Attachment
+from ._feedback import new_event_id
 from ._types import LEVELS, Event, EventProcessor, Hint, Level
 
 __all__ = ["PropagationContext", "Scope"]
@@ -21,8 +22,8 @@ DEFAULT_MAX_BREADCRUMBS = 100
 class PropagationContext:
     """The trace an isolation scope belongs to: ``trace_id`` (32 hex) and ``span_id`` (16 hex)."""
 
-    trace_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    span_id: str = field(default_factory=lambda: uuid.uuid4().hex[16:])
+    trace_id: str = field(default_factory=new_event_id)
+    span_id: str = field(default_factory=lambda: os.urandom(8).hex())
     parent_span_id: str | None = None
 
     def trace_context(self) -> dict[str, Any]:

@@ -8,7 +8,6 @@ Queueing, rate limits and client reports are the same for every transport and li
 from __future__ import annotations
 
 import gzip
-import inspect
 import logging
 import os
 import weakref
@@ -139,6 +138,8 @@ def make_transport(options: Options) -> Transport | None:
     if isinstance(custom, Transport):
         return custom
     if isinstance(custom, type) and issubclass(custom, Transport):
+        import inspect
+
         takes_options = len(inspect.signature(custom).parameters) > 0
         return custom(options) if takes_options else custom()  # type: ignore[call-arg]
     if custom is not None:
