@@ -129,6 +129,7 @@ def test_envelope_trace_header_with_dsn(sentry_receiver: Any) -> None:
     (envelope,) = transport.envelopes
     trace = envelope.headers["trace"]
     event = transport.feedback[0]
+    assert 0.0 <= float(trace.pop("sample_rand")) < 1.0
     assert trace == {
         "trace_id": event["contexts"]["trace"]["trace_id"],
         "public_key": "public",

@@ -25,6 +25,8 @@ from . import (
     _options,
     _ratelimit,
     _scope,
+    _scrubber,
+    _tracing,
     _transport,
     _types,
     exceptions,
@@ -40,6 +42,8 @@ from ._feedback import *  # noqa: F403
 from ._options import *  # noqa: F403
 from ._ratelimit import *  # noqa: F403
 from ._scope import *  # noqa: F403
+from ._scrubber import *  # noqa: F403
+from ._tracing import *  # noqa: F403
 from ._transport import *  # noqa: F403
 from ._types import *  # noqa: F403
 from ._version import __version__
@@ -58,6 +62,8 @@ __all__ += _feedback.__all__
 __all__ += _options.__all__
 __all__ += _ratelimit.__all__
 __all__ += _scope.__all__
+__all__ += _scrubber.__all__
+__all__ += _tracing.__all__
 __all__ += _transport.__all__
 __all__ += _types.__all__
 __all__ += exceptions.__all__

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import atexit
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._attachment import Attachment
 from ._client import Client
-from ._context import get_client, get_isolation_scope, set_client
+from ._context import get_client, get_current_scope, get_isolation_scope, set_client, with_isolation_scope
 from ._dsn import Dsn
 from ._feedback import FeedbackFields
 from ._options import Options
 from ._scope import Scope
+from ._tracing import PropagationContext, propagation_context_from_headers
 from ._types import Event, EventProcessor, Hint, Level
 
 if TYPE_CHECKING:
@@ -24,13 +27,19 @@ __all__ = [
     "add_breadcrumb",
     "add_event_processor",
     "capture_event",
+    "capture_exception",
     "capture_feedback",
     "capture_message",
     "close",
+    "continue_trace",
     "flush",
+    "get_baggage",
+    "get_trace_headers",
+    "get_traceparent",
     "init",
     "is_enabled",
     "last_event_id",
+    "new_trace",
     "send_feedback",
     "set_context",
     "set_extra",
@@ -136,6 +145,22 @@ def capture_event(event: Event, hint: Hint | None = None, scope: Scope | None = 
     return get_client().capture_event(event, hint, scope)
 
 
+def capture_exception(
+    error: BaseException | tuple[type[BaseException], BaseException, TracebackType | None] | None = None,
+    *,
+    hint: Hint | None = None,
+    scope: Scope | None = None,
+) -> str | None:
+    """Queue an error event for ``error`` (default: the exception being handled); return its id.
+
+    The whole chain (``__cause__``, ``__context__``, exception group members) is sent with
+    frames, source context and local variables. Goes through ``ignore_errors``,
+    ``sample_rate`` and ``before_send``; sets :func:`last_event_id`. Returns ``None`` when
+    there is no exception to report or the event was dropped.
+    """
+    return get_client().capture_exception(error, hint=hint, scope=scope)
+
+
 def capture_message(
     message: str, level: Level | None = None, *, hint: Hint | None = None, scope: Scope | None = None
 ) -> str | None:
@@ -184,9 +209,11 @@ def set_level(level: Level | None) -> None:
 
 
 def add_breadcrumb(crumb: Mapping[str, Any] | None = None, hint: Hint | None = None, **fields: Any) -> None:
-    """Record a breadcrumb on the isolation scope (kept up to ``max_breadcrumbs``)."""
-    max_crumbs = get_client().options.max_breadcrumbs
-    get_isolation_scope().add_breadcrumb(crumb, hint, max_breadcrumbs=max_crumbs, **fields)
+    """Record a breadcrumb on the isolation scope, through ``before_breadcrumb``.
+
+    Only the last ``max_breadcrumbs`` are kept.
+    """
+    get_client().add_breadcrumb(crumb, hint, **fields)
 
 
 def add_attachment(
@@ -203,3 +230,55 @@ def add_attachment(
 def add_event_processor(processor: EventProcessor) -> None:
     """Run ``processor(event, hint)`` on every event of the isolation scope; returning ``None`` drops it."""
     get_isolation_scope().add_event_processor(processor)
+
+
+def _propagation() -> PropagationContext:
+    scope = get_current_scope()
+    context = scope.propagation_context or get_isolation_scope().propagation_context
+    if context is None:  # only after someone cleared the root's context
+        context = PropagationContext()
+        get_isolation_scope().set_propagation_context(context)
+    return context
+
+
+@contextmanager
+def continue_trace(headers: Mapping[str, str] | None = None) -> Iterator[Scope]:
+    """Continue the trace of an incoming request for the ``with`` block; yield its isolation scope.
+
+    Reads ``sentry-trace`` (or W3C ``traceparent``) and ``baggage`` from ``headers``
+    (names are case-insensitive; ``os.environ`` with ``SENTRY_TRACE`` / ``SENTRY_BAGGAGE``
+    works too). Malformed or missing headers start a new trace. The block runs in a new
+    isolation scope, so feedback and errors captured in it share that trace.
+    """
+    context = propagation_context_from_headers(headers or {})
+    with with_isolation_scope() as scope:
+        scope.set_propagation_context(context)
+        yield scope
+
+
+def new_trace() -> None:
+    """Start a new trace in the current isolation scope (e.g. at the start of a background job)."""
+    get_isolation_scope().set_propagation_context(PropagationContext())
+
+
+def get_traceparent() -> str:
+    """The ``sentry-trace`` header value for an outgoing call, continuing the current trace."""
+    return _propagation().sentry_trace()
+
+
+def get_baggage() -> str:
+    """The ``baggage`` header value for an outgoing call (the trace's dynamic sampling context)."""
+    options = get_client().options
+    return _propagation().baggage(
+        public_key=options.dsn.public_key if options.dsn is not None else None,
+        release=options.release,
+        environment=options.environment,
+    )
+
+
+def get_trace_headers(*, w3c: bool = False) -> dict[str, str]:
+    """Headers to add to an outgoing request: ``sentry-trace``, ``baggage`` (and ``traceparent`` with ``w3c``)."""
+    headers = {"sentry-trace": get_traceparent(), "baggage": get_baggage()}
+    if w3c:
+        headers["traceparent"] = _propagation().traceparent()
+    return headers

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import random
 import sys
+import threading
 import time
-from collections.abc import Iterable
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -23,8 +24,11 @@ from ._feedback import FeedbackFields, build_feedback_event, new_event_id, norma
 from ._options import Options
 from ._ratelimit import RateLimiter
 from ._scope import Scope, merge_into_event
+from ._scrubber import EventScrubber
+from ._stacktrace import StackOptions, exceptions_from_error, stacktrace_from_frame
+from ._tracing import PropagationContext
 from ._transport import Transport, make_transport
-from ._types import Event, Hint, Level
+from ._types import Event, EventProcessor, Hint, Level
 from ._version import __version__
 from .exceptions import (
     FeedbackDroppedError,
@@ -33,8 +37,12 @@ from .exceptions import (
     InvalidFeedbackError,
     SDKDisabledError,
 )
+from .integrations import Integration, default_integrations, setup_integrations
 
 __all__ = ["Client"]
+
+I = TypeVar("I", bound=Integration)  # noqa: E741
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 logger = logging.getLogger("sentry_feedback")
 
@@ -69,20 +77,29 @@ class Client:
         self._dispatcher = (
             Dispatcher(self.transport, self.options, self.client_reports, self.rate_limiter) if self.transport else None
         )
+        options = self.options
+        self._event_processors: list[EventProcessor] = []
+        self._stack_options = StackOptions(
+            in_app_include=options.in_app_include,
+            in_app_exclude=options.in_app_exclude,
+            include_local_variables=options.include_local_variables,
+            include_source_context=options.include_source_context,
+        )
+        scrubber = options.event_scrubber
+        self._scrubber: EventScrubber | None = (
+            EventScrubber(send_default_pii=options.send_default_pii) if scrubber is True else scrubber or None
+        )
+        #: The enabled integrations by identifier (none for a disabled client).
+        self.integrations: dict[str, Integration] = {}
+        if self._dispatcher is not None:
+            wanted = default_integrations() if options.default_integrations else []
+            self.integrations = setup_integrations(self, [*wanted, *options.integrations])
         self._sdk = {
             "name": SDK_NAME,
             "version": __version__,
             "packages": [{"name": "pypi:sentry-feedback", "version": __version__}],
-            "integrations": [],
+            "integrations": sorted(self.integrations),
         }
-        import platform  # imported here, not at import time: only a client needs it
-
-        self._runtime = {
-            "name": platform.python_implementation(),
-            "version": platform.python_version(),
-            "build": sys.version,
-        }
-        self._os = {"name": platform.system(), "version": platform.release()}
         server_name = self.options.server_name
         if server_name is None and self.options.send_default_pii:
             import socket
@@ -103,6 +120,19 @@ class Client:
     def is_active(self) -> bool:
         """Whether captures are sent: a DSN or transport is set and the client is not closed."""
         return self._dispatcher is not None and not self._dispatcher.closed
+
+    def get_integration(self, integration: type[I]) -> I | None:
+        """This client's instance of ``integration``, or ``None`` when it is not enabled."""
+        found = self.integrations.get(integration.identifier)
+        return found if isinstance(found, integration) else None
+
+    def add_event_processor(self, processor: EventProcessor) -> None:
+        """Run ``processor(event, hint)`` on every event of this client, before the scopes' processors."""
+        self._event_processors.append(processor)
+
+    def add_breadcrumb(self, crumb: Mapping[str, Any] | None = None, hint: Hint | None = None, **fields: Any) -> None:
+        """Record a breadcrumb on the isolation scope, through ``before_breadcrumb``."""
+        _context.get_isolation_scope().add_breadcrumb(crumb, hint, **fields)
 
     # -- capture ---------------------------------------------------------------------------------
 
@@ -158,6 +188,53 @@ class Client:
             self.client_reports.record(DiscardReason.INTERNAL_SDK_ERROR, category)
             return None
 
+    def capture_exception(
+        self,
+        error: BaseException | ExcInfo | None = None,
+        *,
+        hint: Hint | None = None,
+        scope: Scope | None = None,
+        handled: bool = True,
+        mechanism_type: str = "generic",
+    ) -> str | None:
+        """Queue an error event for ``error`` (default: the exception being handled); return its id.
+
+        Returns ``None`` when there is no exception or the event was dropped. ``handled``
+        and ``mechanism_type`` describe how the error was caught (integrations set them).
+        """
+        try:
+            exc_info = _exc_info(error)
+            if exc_info is None:
+                return None
+            event = self.event_from_exception(exc_info[1], handled=handled, mechanism_type=mechanism_type)
+            return self._capture(event, {**(hint or {}), "exc_info": exc_info}, scope, None)
+        except _Dropped:
+            return None
+        except Exception:
+            logger.exception("internal error in capture_exception")
+            self.client_reports.record(DiscardReason.INTERNAL_SDK_ERROR, "error")
+            return None
+
+    def event_from_exception(
+        self, error: BaseException, *, handled: bool = True, mechanism_type: str = "generic"
+    ) -> Event:
+        """The error event payload for ``error``: its chain as ``exception.values`` with frames and locals."""
+        values = exceptions_from_error(
+            error, handled=handled, mechanism_type=mechanism_type, options=self._stack_options
+        )
+        return {"level": "error", "exception": {"values": values}}
+
+    def current_thread_stacktrace(self, frame: FrameType | None = None) -> dict[str, Any]:
+        """``threads`` payload holding the calling stack (for ``attach_stacktrace``)."""
+        frame = frame if frame is not None else sys._getframe(1)
+        stacktrace = stacktrace_from_frame(frame, options=self._stack_options)
+        thread = threading.current_thread()
+        return {
+            "values": [
+                {"id": thread.ident, "name": thread.name, "current": True, "crashed": False, "stacktrace": stacktrace}
+            ]
+        }
+
     def capture_message(
         self,
         message: str,
@@ -170,6 +247,14 @@ class Client:
         event: Event = {"message": message if isinstance(message, str) else repr(message)}
         if level is not None:
             event["level"] = level
+        if self.options.attach_stacktrace:
+            try:
+                threads = self.current_thread_stacktrace(sys._getframe(1))
+            except Exception:
+                logger.exception("could not collect the stack for attach_stacktrace")
+            else:
+                if threads["values"][0]["stacktrace"]["frames"]:
+                    event["threads"] = threads
         return self.capture_event(event, hint, scope)
 
     # -- the pipeline ----------------------------------------------------------------------------
@@ -204,6 +289,16 @@ class Client:
         hint = hint if hint is not None else {}
         hint_attachments = list(hint.get("attachments", ()))
 
+        exc_info = hint.get("exc_info")
+        if (
+            options.ignore_errors
+            and isinstance(exc_info, tuple)
+            and len(exc_info) == 3
+            and _matches(exc_info[1], options.ignore_errors)
+        ):
+            logger.debug("ignored %s (ignore_errors)", type(exc_info[1]).__name__)
+            self._record_drop(DiscardReason.EVENT_PROCESSOR, category, hint_attachments)
+            raise _Dropped(FeedbackDroppedError("ignored error", reason=DiscardReason.EVENT_PROCESSOR))
         if not is_feedback and options.sample_rate < 1.0 and random.random() >= options.sample_rate:
             self._record_drop(DiscardReason.SAMPLE_RATE, category, hint_attachments)
             raise _Dropped(FeedbackDroppedError("sampled out", reason=DiscardReason.SAMPLE_RATE))
@@ -218,20 +313,22 @@ class Client:
             _context.get_isolation_scope(),
             scope if scope is not None else _context.get_current_scope(),
         )
-        scope_attachments, processors = merge_into_event(event, scopes, options.max_breadcrumbs)
+        scope_attachments, processors, propagation = merge_into_event(event, scopes, options.max_breadcrumbs)
         event.setdefault("level", "info" if is_feedback or "exception" not in event else "error")
         self._apply_client_defaults(event)
         hint["attachments"] = scope_attachments + hint_attachments
 
         hook = options.before_send_feedback if is_feedback else options.before_send
-        for processor in processors:
+        for processor in (*self._event_processors, *processors):
             event = self._run_callback(processor, event, hint, category, DiscardReason.EVENT_PROCESSOR, event_id)
+        if self._scrubber is not None:
+            self._scrub(event)
         if hook is not None:
             event = self._run_callback(hook, event, hint, category, DiscardReason.BEFORE_SEND, event_id)
 
         event["event_id"] = event_id  # the header's id wins; keep the payload consistent
         headers: dict[str, Any] = {"event_id": event_id, "sdk": {"name": SDK_NAME, "version": __version__}}
-        trace = self._dynamic_sampling_context(event)
+        trace = self._dynamic_sampling_context(event, propagation)
         if trace:
             headers["trace"] = trace
         items = [EnvelopeItem.from_json("feedback" if is_feedback else "event", event)]
@@ -281,6 +378,23 @@ class Client:
             )
         return result
 
+    def _scrub(self, event: Event) -> None:
+        try:
+            paths = self._scrubber.scrub_event(event) if self._scrubber is not None else []
+        except Exception:
+            logger.exception("the event scrubber failed; extras, contexts and local variables were removed")
+            for key in ("extra", "breadcrumbs", "request"):
+                event.pop(key, None)
+            return
+        if paths:
+            # Tell Sentry (and whoever reads the event) which values the SDK filtered.
+            meta = event.setdefault("_meta", {})
+            for path in paths:
+                node = meta
+                for part in path.split("."):
+                    node = node.setdefault(part, {})
+                node[""] = {"rem": [["!sentry_feedback.event_scrubber", "s"]]}
+
     def _record_drop(self, reason: str, category: str, attachments: Iterable[object]) -> None:
         self.client_reports.record(reason, category)
         size = sum(a.size() for a in attachments if isinstance(a, Attachment))
@@ -297,23 +411,24 @@ class Client:
         if self._server_name is not None:
             event.setdefault("server_name", self._server_name)
         event.setdefault("sdk", self._sdk)
-        contexts = event.get("contexts")
-        if contexts is None:
-            contexts = event["contexts"] = {}
-        contexts.setdefault("runtime", self._runtime)
-        contexts.setdefault("os", self._os)
 
-    def _dynamic_sampling_context(self, event: Event) -> dict[str, str]:
-        trace_ctx = (event.get("contexts") or {}).get("trace") or {}
+    def _dynamic_sampling_context(self, event: Event, propagation: PropagationContext | None) -> dict[str, str]:
+        """The envelope's ``trace`` header for ``event``: the trace's DSC, frozen if it came from upstream."""
+        trace_ctx = (event.get("contexts") or {}).get("trace")
         trace_id = trace_ctx.get("trace_id") if isinstance(trace_ctx, dict) else None
-        if not trace_id or self.options.dsn is None:
+        if not isinstance(trace_id, str) or not trace_id:
             return {}
-        dsc = {"trace_id": str(trace_id), "public_key": self.options.dsn.public_key}
-        for key in ("release", "environment"):
-            value = event.get(key)
-            if isinstance(value, str):
-                dsc[key] = value
-        return dsc
+        if propagation is None or propagation.trace_id != trace_id:
+            # A processor moved the event to another trace: we are not its head, but a DSC
+            # naming the trace still lets Sentry connect the event to it.
+            propagation = PropagationContext(trace_id=trace_id)
+        dsn = self.options.dsn
+        release, environment = event.get("release"), event.get("environment")
+        return propagation.dsc(
+            public_key=dsn.public_key if dsn is not None else None,
+            release=release if isinstance(release, str) else None,
+            environment=environment if isinstance(environment, str) else None,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -339,3 +454,24 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<Client dsn={str(self.dsn) if self.dsn else None!r} active={self.is_active()}>"
+
+
+def _exc_info(error: BaseException | ExcInfo | None) -> ExcInfo | None:
+    if error is None:
+        current = sys.exc_info()
+        return None if current[1] is None else current
+    if isinstance(error, BaseException):
+        return (type(error), error, error.__traceback__)
+    if isinstance(error, tuple) and len(error) == 3 and isinstance(error[1], BaseException):
+        return error
+    raise TypeError(f"capture_exception takes an exception or exc_info tuple, not {type(error).__name__}")
+
+
+def _matches(error: BaseException, ignored: tuple[type[BaseException] | str, ...]) -> bool:
+    """Whether ``error`` is an instance of an ignored class, or a class named ``Name`` or ``module.Name``."""
+    for cls in type(error).__mro__:
+        names = (cls.__name__, f"{cls.__module__}.{cls.__qualname__}")
+        for entry in ignored:
+            if cls is entry or entry in names:
+                return True
+    return False

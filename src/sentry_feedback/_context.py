@@ -14,7 +14,8 @@ from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from ._scope import PropagationContext, Scope
+from ._scope import Scope
+from ._tracing import PropagationContext
 
 if TYPE_CHECKING:
     from ._client import Client

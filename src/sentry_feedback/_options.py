@@ -13,7 +13,12 @@ from ._types import BeforeSend
 
 if TYPE_CHECKING:
     from ._envelope import Envelope
+    from ._scrubber import EventScrubber
     from ._transport import Transport
+    from .integrations import Integration
+
+#: Options that take a sequence; ``build`` turns lists into tuples so Options stays hashable and frozen.
+_SEQUENCE_OPTIONS = ("in_app_include", "in_app_exclude", "ignore_errors", "integrations")
 
 __all__ = ["Options"]
 
@@ -48,6 +53,16 @@ class Options:
     compression_level: int = 6
     ca_certs: str | None = None
     max_attachment_size: int = 100 * MiB
+    in_app_include: tuple[str, ...] = ()
+    in_app_exclude: tuple[str, ...] = ()
+    include_local_variables: bool = True
+    include_source_context: bool = True
+    attach_stacktrace: bool = False
+    ignore_errors: tuple[type[BaseException] | str, ...] = ()
+    before_breadcrumb: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None] | None = None
+    integrations: tuple[Integration, ...] = ()
+    default_integrations: bool = True
+    event_scrubber: EventScrubber | bool = True
 
     @classmethod
     def build(cls, dsn: str | Dsn | None = None, **options: Any) -> Options:
@@ -69,6 +84,10 @@ class Options:
             options["release"] = os.environ["SENTRY_RELEASE"]
         if options.get("environment") is None:
             options["environment"] = os.environ.get("SENTRY_ENVIRONMENT") or "production"
+        for name in _SEQUENCE_OPTIONS:
+            value = options.get(name)
+            if value is not None and not isinstance(value, (str, bytes)) and hasattr(value, "__iter__"):
+                options[name] = tuple(value)
         instance = cls(dsn=parsed or None, **options)
         instance._validate()
         return instance
@@ -76,9 +95,18 @@ class Options:
     def _validate(self) -> None:
         for name in ("release", "environment", "dist", "server_name", "ca_certs"):
             _check_type(name, getattr(self, name), (str, type(None)))
-        for name in ("debug", "send_default_pii", "send_client_reports"):
+        for name in (
+            "debug",
+            "send_default_pii",
+            "send_client_reports",
+            "include_local_variables",
+            "include_source_context",
+            "attach_stacktrace",
+            "default_integrations",
+        ):
             _check_type(name, getattr(self, name), (bool,))
-        for name in ("before_send", "before_send_feedback"):
+        self._validate_sequences()
+        for name in ("before_send", "before_send_feedback", "before_breadcrumb"):
             value = getattr(self, name)
             if value is not None and not callable(value):
                 raise ValueError(f"option {name!r} must be callable, not {type(value).__name__}")
@@ -91,6 +119,23 @@ class Options:
         _check_int("max_attachment_size", self.max_attachment_size, 0, None)
         if self.transport is not None and not callable(self.transport) and not _is_transport(self.transport):
             raise ValueError("option 'transport' must be a Transport, a Transport subclass or a callable")
+
+    def _validate_sequences(self) -> None:
+        from ._scrubber import EventScrubber
+        from .integrations import Integration
+
+        for name in ("in_app_include", "in_app_exclude"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"option {name!r} must be a list of module names")
+        if not isinstance(self.ignore_errors, tuple) or not all(
+            isinstance(v, str) or (isinstance(v, type) and issubclass(v, BaseException)) for v in self.ignore_errors
+        ):
+            raise ValueError("option 'ignore_errors' must be a list of exception classes or class names")
+        if not isinstance(self.integrations, tuple) or not all(isinstance(v, Integration) for v in self.integrations):
+            raise ValueError("option 'integrations' must be a list of Integration instances")
+        if not isinstance(self.event_scrubber, (bool, EventScrubber)):
+            raise ValueError("option 'event_scrubber' must be True, False or an EventScrubber")
 
     def replace(self, **changes: Any) -> Options:
         """A copy with ``changes`` applied and validated."""

@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-import os
+import logging
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._attachment import Attachment
-from ._feedback import new_event_id
+from ._tracing import PropagationContext
 from ._types import LEVELS, Event, EventProcessor, Hint, Level
 
-__all__ = ["PropagationContext", "Scope"]
+__all__ = ["Scope"]
 
-DEFAULT_MAX_BREADCRUMBS = 100
-
-
-@dataclass(frozen=True)
-class PropagationContext:
-    """The trace an isolation scope belongs to: ``trace_id`` (32 hex) and ``span_id`` (16 hex)."""
-
-    trace_id: str = field(default_factory=new_event_id)
-    span_id: str = field(default_factory=lambda: os.urandom(8).hex())
-    parent_span_id: str | None = None
-
-    def trace_context(self) -> dict[str, Any]:
-        """The ``contexts.trace`` object for an event in this trace."""
-        ctx: dict[str, Any] = {"trace_id": self.trace_id, "span_id": self.span_id}
-        if self.parent_span_id:
-            ctx["parent_span_id"] = self.parent_span_id
-        return ctx
+logger = logging.getLogger("sentry_feedback")
 
 
 class Scope:
@@ -146,22 +129,32 @@ class Scope:
 
     # -- breadcrumbs, attachments, processors ---------------------------------------------------
 
-    def add_breadcrumb(
-        self,
-        crumb: Mapping[str, Any] | None = None,
-        hint: Hint | None = None,
-        *,
-        max_breadcrumbs: int = DEFAULT_MAX_BREADCRUMBS,
-        **fields: Any,
-    ) -> None:
-        """Record a breadcrumb; the oldest ones go once there are more than ``max_breadcrumbs``."""
+    def add_breadcrumb(self, crumb: Mapping[str, Any] | None = None, hint: Hint | None = None, **fields: Any) -> None:
+        """Record a breadcrumb (a dict and/or keyword fields); ``timestamp`` defaults to now.
+
+        The active client's ``before_breadcrumb(crumb, hint)`` may change it or drop it
+        (``None``); only the last ``max_breadcrumbs`` are kept.
+        """
+        from ._context import get_client
+
+        options = get_client().options
         breadcrumb: dict[str, Any] = dict(crumb or {})
         breadcrumb.update(fields)
         breadcrumb.setdefault("timestamp", time.time())
+        hook = options.before_breadcrumb
+        if hook is not None:
+            try:
+                result = hook(breadcrumb, hint or {})
+            except Exception:
+                logger.exception("before_breadcrumb raised; breadcrumb dropped")
+                return
+            if result is None:
+                return
+            breadcrumb = result
         crumbs = self._breadcrumbs
-        if crumbs.maxlen != max_breadcrumbs:
+        if crumbs.maxlen != options.max_breadcrumbs:
             # A bounded deque keeps append atomic when threads share a scope.
-            crumbs = self._breadcrumbs = deque(crumbs, maxlen=max(max_breadcrumbs, 0))
+            crumbs = self._breadcrumbs = deque(crumbs, maxlen=max(options.max_breadcrumbs, 0))
         crumbs.append(breadcrumb)
 
     def clear_breadcrumbs(self) -> None:
@@ -258,12 +251,19 @@ class Scope:
         return f"<Scope tags={self._tags!r} user={self._user!r} breadcrumbs={len(self._breadcrumbs)}>"
 
 
-def merge_into_event(
-    event: Event, scopes: tuple[Scope, Scope, Scope], max_breadcrumbs: int
-) -> tuple[list[Attachment], list[EventProcessor]]:
+class ScopeData(NamedTuple):
+    """What the scopes contribute besides event fields."""
+
+    attachments: list[Attachment]
+    processors: list[EventProcessor]
+    propagation: PropagationContext | None
+
+
+def merge_into_event(event: Event, scopes: tuple[Scope, Scope, Scope], max_breadcrumbs: int) -> ScopeData:
     """Apply global, isolation and current scope data to ``event`` (its own values win).
 
-    Returns the scopes' attachments and event processors in the order they apply.
+    Returns the scopes' attachments and event processors in the order they apply, and
+    the propagation context of the innermost scope that has one.
     """
     tags: dict[str, str] = {}
     extras: dict[str, Any] = {}
@@ -315,4 +315,4 @@ def merge_into_event(
             event["breadcrumbs"] = {"values": all_crumbs}
         else:
             event.pop("breadcrumbs", None)
-    return attachments, processors
+    return ScopeData(attachments, processors, propagation)

@@ -16,7 +16,7 @@ from typing import Any
 from . import _api, _context
 from ._client import Client
 from ._envelope import Envelope
-from ._scope import PropagationContext
+from ._tracing import PropagationContext
 from ._transport import Transport, TransportResponse
 from ._types import Event
 
@@ -82,16 +82,33 @@ def normalize_with_relay(event: Event) -> Event:
     """Run Sentry's own event normalizer (``pip install sentry-relay``) on ``event``.
 
     Raises ``AssertionError`` listing the problems when Sentry would flag the event
-    (anything under ``errors`` or ``_meta``); returns the normalized event otherwise.
+    (anything under ``errors``, or an ``err`` note in ``_meta``); returns the normalized
+    event otherwise. ``_meta`` remarks that only say a value was filtered are fine.
     """
     import importlib
 
     normalizer = importlib.import_module("sentry_relay").StoreNormalizer(is_renormalize=False)
     normalized: Event = normalizer.normalize_event(event)
-    problems = {key: normalized[key] for key in ("errors", "_meta") if normalized.get(key)}
+    problems: dict[str, Any] = {}
+    if normalized.get("errors"):
+        problems["errors"] = normalized["errors"]
+    meta_errors = _meta_errors(normalized.get("_meta") or {}, "")
+    if meta_errors:
+        problems["_meta"] = meta_errors
     if problems:
         raise AssertionError(f"Sentry would flag this event: {problems}")
     return normalized
+
+
+def _meta_errors(meta: Any, path: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if isinstance(meta, dict):
+        for key, value in meta.items():
+            if key == "" and isinstance(value, dict) and value.get("err"):
+                found[path or "."] = value["err"]
+            else:
+                found.update(_meta_errors(value, f"{path}.{key}" if path else str(key)))
+    return found
 
 
 def reset() -> None:

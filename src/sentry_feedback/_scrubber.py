@@ -1,0 +1,650 @@
+"""Client-side data scrubbing: sensitive values are replaced by ``"[Filtered]"`` before an event leaves.
+
+:class:`EventScrubber` runs on every event. It looks at the parts of an event where
+programs put data they did not curate, and nowhere else:
+
+* ``extra``;
+* every context in ``contexts`` except ``trace`` and ``feedback`` (the feedback context
+  is what the user typed and is sent as given);
+* ``breadcrumbs.values[*].data``;
+* ``request``: ``headers``, ``cookies``, ``data``, ``env``, ``query_string`` and the
+  query part of ``url``;
+* the local variables of stack frames: ``exception.values[*].stacktrace.frames[*].vars``,
+  ``threads.values[*].stacktrace.frames[*].vars`` and ``stacktrace.frames[*].vars``;
+* ``user``, for the PII keys only, and only when ``send_default_pii`` is off.
+
+``tags`` are never touched: they are searchable and set on purpose.
+
+Key matching
+------------
+A key is compared in its *compact* form: lower-cased, with every ASCII punctuation
+character and whitespace removed, so ``X-Api-Key``, ``x_api_key``, ``API_KEY``,
+``apiKey`` and ``apikey`` are the same key (``xapikey`` / ``apikey``). Each denylist
+entry is compacted the same way and matches in one of two ways:
+
+* an entry written ``*word*`` matches when the word occurs **anywhere** in the key.
+  The default list uses this for words that are never harmless:
+  ``password``, ``passwd``, ``passphrase``, ``secret``, ``api_key``, ``private_key``,
+  ``credential``, ``authorization``, ``csrf``, ``xsrf``. So ``db_password``,
+  ``passwordHash``, ``stripe_secret_key``, ``client_secret``, ``x-api-key``,
+  ``aws_credentials`` and ``csrftoken`` are filtered;
+* any other entry matches when the key **ends with** it. The default list uses this for
+  words that are also the first part of harmless names: ``auth``, ``token``,
+  ``session``, ``sessionid``, ``session_key``, ``phpsessid``, ``connect.sid``,
+  ``cookie``, ``cookies``, ``jwt``, ``bearer``, ``otp``, ``pwd``, ``access_key``,
+  ``cvv``, ``cvc``. So ``user_token``, ``access_token``, ``refresh_token``,
+  ``authToken``, ``x-auth-token``, ``oauth``, ``HTTP_AUTH``, ``user_session``,
+  ``session_id``, ``set-cookie``, ``mysql_pwd`` are filtered, while ``authorized``,
+  ``author``, ``authentication_backend``, ``tokenizer_name``, ``max_tokens``,
+  ``token_count``, ``session_count`` and ``cookie_name`` are kept.
+
+The PII denylist (:data:`DEFAULT_PII_DENYLIST`) uses the same rules and applies only
+when ``send_default_pii`` is off: ``ip_address``, ``remote_addr``, ``forwarded``,
+``forwarded_for`` (``X-Forwarded-For``), ``real_ip`` (``X-Real-IP``), ``client_ip``
+(``X-Client-IP``, ``True-Client-IP``), ``connecting_ip`` (``CF-Connecting-IP``).
+
+The scrubber leans towards filtering: a false positive costs a debugging hint, a false
+negative leaks a secret. Known and accepted false positives: ``secretary`` (anywhere-word),
+the ``PWD`` working directory of a CGI environment, an ``ss_number`` key for a custom
+``*ssn*`` (separators are removed before matching, so a word may span them), any
+``session`` local variable (an ORM session's repr). Query parameter names (in
+``query_string`` and ``url``) are URL-decoded, then matched by the same rules.
+:meth:`EventScrubber.is_denied` tells whether a key matches.
+
+Values
+------
+The value of a matching key is replaced by ``"[Filtered]"`` whatever its type (a nested
+dict or list goes as a whole), except:
+
+* values that hide nothing are left alone and not reported: ``None``, booleans, empty
+  strings and containers, and values that already are ``"[Filtered]"``;
+* a ``cookies`` value (a dict, a list of pairs or a ``a=1; b=2`` string) keeps the cookie
+  names and has every cookie value filtered, since Sentry rejects a bare ``"[Filtered]"``
+  where it expects cookies. ``request.cookies`` is always treated that way; a cookie string
+  there (or in the ``response`` context) without any ``name=value`` pair, or a value that is
+  no cookies at all, becomes ``{}``;
+* in ``user`` a PII key is removed (Sentry rejects ``"[Filtered]"`` as ``user.ip_address``);
+  deeper in ``user`` (``user.data``) PII values become ``"[Filtered]"``. Other keys of
+  ``user`` are kept: what the program put there is sent on purpose.
+
+With ``scrub_credit_cards``, every string value in those places (keys are not scanned) has
+each credit card number in it replaced by ``"[Filtered]"``, the rest of the string kept. A
+credit card number is a run of 13 to 19 digits, whole digit groups separated by single
+spaces or dashes allowed, that passes the Luhn check and starts like a card of a major
+network (first digit 3 to 6, or 2221 to 2720 for Mastercard's 2-series). A digit group is
+never split, so a card is never found inside a longer number; millisecond timestamps
+(``17...``), order ids and other numbers failing Luhn are kept.
+
+Nested dicts and lists are scrubbed to a depth of :data:`MAX_DEPTH` below each scrubbed
+mapping when ``recursive`` is on (a container met again inside itself is skipped); with it
+off only the keys and values directly in those mappings are looked at.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote_plus, unquote_plus
+
+__all__ = ["EventScrubber"]
+
+#: What a filtered value is replaced with.
+FILTERED = "[Filtered]"
+
+#: How deep below each scrubbed mapping (``extra``, a context, a frame's ``vars``...) nested
+#: containers are scrubbed; deeper ones are left as they are.
+MAX_DEPTH = 16
+
+#: Keys whose values are always filtered. ``*word*`` matches anywhere in a key, any other entry
+#: at its end (see the module documentation for the exact rules).
+DEFAULT_DENYLIST: tuple[str, ...] = (
+    # Anywhere in the key: these words have no harmless use.
+    "*password*",
+    "*passwd*",
+    "*passphrase*",
+    "*secret*",  # client_secret, secret_key, SECRET_KEY_BASE
+    "*api_key*",  # apikey, x-api-key, stripe_api_key
+    "*private_key*",  # privatekey
+    "*credential*",  # credentials, aws_credentials
+    "*authorization*",  # Authorization, Proxy-Authorization, HTTP_AUTHORIZATION
+    "*csrf*",  # csrftoken, x-csrf-token, _csrf
+    "*xsrf*",  # XSRF-TOKEN, _xsrf
+    # At the end of the key: "token" but not "tokenizer" or "max_tokens".
+    "auth",  # x-auth, basic_auth, oauth (not authorized, author)
+    "token",  # access_token, refresh_token, id_token, authToken
+    "session",  # user_session, aiohttp_session (not session_count)
+    "sessionid",  # session_id, JSESSIONID, ASP.NET_SessionId
+    "session_key",  # Django
+    "phpsessid",  # PHP
+    "connect.sid",  # Express
+    "cookie",  # Cookie, Set-Cookie, HTTP_COOKIE
+    "cookies",
+    "jwt",
+    "bearer",
+    "otp",  # otp, totp
+    "pwd",  # mysql_pwd, db_pwd
+    "access_key",  # s3_access_key
+    "cvv",
+    "cvc",
+)
+
+#: Keys holding personal data (IP addresses); filtered only when ``send_default_pii`` is off.
+DEFAULT_PII_DENYLIST: tuple[str, ...] = (
+    "ip_address",  # user.ip_address
+    "remote_addr",  # REMOTE_ADDR
+    "forwarded",  # Forwarded
+    "forwarded_for",  # X-Forwarded-For, HTTP_X_FORWARDED_FOR
+    "real_ip",  # X-Real-IP
+    "client_ip",  # X-Client-IP, True-Client-IP
+    "connecting_ip",  # CF-Connecting-IP
+)
+
+_DENY = 1
+_PII = 2
+_CACHE_SIZE = 4096
+_CONTEXTS_KEPT = frozenset(("trace", "feedback"))
+# Compact form of a key: lower-cased, ASCII punctuation and whitespace removed.
+_COMPACT = str.maketrans("", "", string.punctuation + string.whitespace)
+
+# A run of at least 13 ASCII digits, single spaces or dashes allowed between them.
+_DIGIT_RUN = re.compile(r"[0-9](?:[ -]?[0-9]){12,}")
+_DIGIT_GROUP = re.compile(r"[0-9]+")
+_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+
+
+def _compile(entries: Iterable[str], name: str) -> re.Pattern[str] | None:
+    """One regex over compact keys for a denylist; ``None`` when it has no usable entry."""
+    if isinstance(entries, str):
+        raise TypeError(f"{name} must be an iterable of strings, not a single string")
+    anywhere: set[str] = set()
+    suffix: set[str] = set()
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise TypeError(f"{name} entries must be strings, got {type(entry).__name__}")
+        stripped = entry.strip()
+        word = stripped.strip("*").lower().translate(_COMPACT)
+        if word:
+            (anywhere if stripped.startswith("*") or stripped.endswith("*") else suffix).add(word)
+    parts = []
+    if anywhere:
+        parts.append("(?:" + "|".join(map(re.escape, sorted(anywhere))) + ")")
+    if suffix:
+        parts.append("(?:" + "|".join(map(re.escape, sorted(suffix))) + r")\Z")
+    return re.compile("|".join(parts)) if parts else None
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    double = False
+    for char in reversed(digits):
+        digit = ord(char) - 48
+        total += _LUHN_DOUBLED[digit] if double else digit
+        double = not double
+    return total % 10 == 0
+
+
+def _looks_like_card(digits: str) -> bool:
+    if not 13 <= len(digits) <= 19:
+        return False
+    first = digits[0]
+    if first not in "3456" and not (first == "2" and 2221 <= int(digits[:4]) <= 2720):
+        return False
+    return _luhn(digits)
+
+
+def _card_spans(run: str) -> list[tuple[int, int]]:
+    """Spans (within ``run``) of the card numbers made of whole digit groups of ``run``."""
+    groups = [(m.start(), m.end()) for m in _DIGIT_GROUP.finditer(run)]
+    count = len(groups)
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < count:
+        # The longest window of whole groups starting at group i that is a card number.
+        found = -1
+        digits = ""
+        candidates: list[str] = []
+        for j in range(i, min(count, i + 19)):
+            digits += run[groups[j][0] : groups[j][1]]
+            if len(digits) > 19:
+                break
+            candidates.append(digits)
+        for j in range(len(candidates) - 1, -1, -1):
+            if _looks_like_card(candidates[j]):
+                found = i + j
+                break
+        if found < 0:
+            i += 1
+        else:
+            spans.append((groups[i][0], groups[found][1]))
+            i = found + 1
+    return spans
+
+
+def _filter_cards(text: str) -> str:
+    """``text`` with every credit card number replaced by ``[Filtered]`` (``text`` itself if none)."""
+    pieces: list[str] = []
+    last = 0
+    for match in _DIGIT_RUN.finditer(text):
+        base = match.start()
+        for start, end in _card_spans(match.group()):
+            pieces.append(text[last : base + start])
+            pieces.append(FILTERED)
+            last = base + end
+    if not pieces:
+        return text
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+def _is_filtered(value: object) -> bool:
+    # No ``==`` on arbitrary objects: a numpy array or DataFrame would not answer with a bool.
+    return isinstance(value, str) and value == FILTERED
+
+
+def _hides_nothing(value: object) -> bool:
+    if value is None or value is True or value is False or _is_filtered(value):
+        return True
+    return isinstance(value, (str, dict, list, tuple)) and not value
+
+
+def _filter_cookies(value: object, unparsable: object = FILTERED) -> object | None:
+    """A cookies value with the names kept and every value filtered; ``None`` if nothing changes.
+
+    A string without any ``name=value`` pair, or a value that is no cookies at all, becomes ``unparsable``.
+    """
+    if isinstance(value, dict):
+        if all(_is_filtered(v) for v in value.values()):
+            return None
+        return dict.fromkeys(value, FILTERED)
+    if isinstance(value, (list, tuple)):
+        pairs = [p for p in value if isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], str) and p[0]]
+        if len(pairs) == len(value) and all(_is_filtered(pair[1]) for pair in pairs):
+            return None
+        return [[pair[0], FILTERED] for pair in pairs]
+    if isinstance(value, str):
+        names = [part.split("=", 1)[0].strip() for part in value.split(";") if "=" in part]
+        kept = "; ".join(f"{name}={FILTERED}" for name in names if name)
+        if kept == value:
+            return None
+        return kept or unparsable
+    return unparsable
+
+
+class EventScrubber:
+    """Replaces the values of sensitive keys (and credit card numbers) in an event by ``"[Filtered]"``.
+
+    ``denylist`` and ``pii_denylist`` replace :data:`DEFAULT_DENYLIST` and
+    :data:`DEFAULT_PII_DENYLIST` (extend them with ``[*DEFAULT_DENYLIST, "ssn"]``); an entry
+    ``*word*`` matches anywhere in a key, any other entry at the end of a key, ignoring case
+    and punctuation. The PII list is used only when ``send_default_pii`` is off.
+    ``recursive`` scrubs nested dicts and lists too; ``scrub_credit_cards`` filters
+    Luhn-valid card numbers inside strings. The module documentation has the full rules.
+
+    >>> scrubber = EventScrubber()
+    >>> event = {"extra": {"db_password": "hunter2", "user": "ada"}}
+    >>> scrubber.scrub_event(event)
+    ['extra.db_password']
+    >>> event["extra"]
+    {'db_password': '[Filtered]', 'user': 'ada'}
+    """
+
+    __slots__ = (
+        "_cache",
+        "_deny",
+        "_mask",
+        "_pii",
+        "denylist",
+        "pii_denylist",
+        "recursive",
+        "scrub_credit_cards",
+        "send_default_pii",
+    )
+
+    def __init__(
+        self,
+        *,
+        denylist: Iterable[str] | None = None,
+        pii_denylist: Iterable[str] | None = None,
+        recursive: bool = True,
+        send_default_pii: bool = False,
+        scrub_credit_cards: bool = True,
+    ) -> None:
+        if isinstance(denylist, str) or isinstance(pii_denylist, str):
+            raise TypeError("denylist and pii_denylist must be iterables of strings, not a single string")
+        #: The denylist in use (entries as given).
+        self.denylist: tuple[str, ...] = DEFAULT_DENYLIST if denylist is None else tuple(denylist)
+        #: The PII denylist in use (entries as given).
+        self.pii_denylist: tuple[str, ...] = DEFAULT_PII_DENYLIST if pii_denylist is None else tuple(pii_denylist)
+        #: Whether nested dicts and lists are scrubbed.
+        self.recursive = recursive
+        #: When true, the PII denylist is not applied.
+        self.send_default_pii = send_default_pii
+        #: Whether credit card numbers inside strings are filtered.
+        self.scrub_credit_cards = scrub_credit_cards
+        self._deny = _compile(self.denylist, "denylist")
+        self._pii = _compile(self.pii_denylist, "pii_denylist")
+        self._mask = _DENY if send_default_pii else _DENY | _PII
+        self._cache: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"EventScrubber(recursive={self.recursive}, send_default_pii={self.send_default_pii}, "
+            f"scrub_credit_cards={self.scrub_credit_cards}, {len(self.denylist)} denied keys, "
+            f"{len(self.pii_denylist)} PII keys)"
+        )
+
+    def is_denied(self, key: str) -> bool:
+        """Whether values under ``key`` are filtered (PII keys count only when ``send_default_pii`` is off)."""
+        return isinstance(key, str) and bool(self._flags(key) & self._mask)
+
+    def _flags(self, key: str) -> int:
+        flags = self._cache.get(key)
+        if flags is None:
+            compact = key.lower().translate(_COMPACT)
+            flags = 0
+            if self._deny is not None and self._deny.search(compact):
+                flags = _DENY
+            if self._pii is not None and self._pii.search(compact):
+                flags |= _PII
+            cache = self._cache
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            cache[key] = flags
+        return flags
+
+    def scrub_event(self, event: dict[str, Any]) -> list[str]:
+        """Scrub ``event`` in place; return the dotted paths of the values it filtered.
+
+        For example ``["extra.password", "request.headers.Authorization", "request.cookies",
+        "exception.values.0.stacktrace.frames.3.vars.api_key"]``. List indices are path
+        parts; a header, cookie or query parameter given as a list of pairs is named by its
+        key. Never raises on malformed events: whatever it does not understand is skipped.
+        """
+        out: list[str] = []
+        if not isinstance(event, dict) or not event:
+            return out
+        mask = self._mask
+        active: set[int] = set()
+
+        extra = event.get("extra")
+        if isinstance(extra, dict) and extra:
+            self._scrub_dict(extra, "extra", 0, mask, out, active)
+
+        contexts = event.get("contexts")
+        if isinstance(contexts, dict) and contexts:
+            for name, context in contexts.items():
+                if isinstance(context, dict) and context and name not in _CONTEXTS_KEPT:
+                    self._scrub_dict(context, f"contexts.{name}", 0, mask, out, active)
+
+        crumbs = event.get("breadcrumbs")
+        if crumbs is not None:
+            prefix, values = _values(crumbs, "breadcrumbs")
+            for i, crumb in enumerate(values):
+                if isinstance(crumb, dict):
+                    data = crumb.get("data")
+                    if isinstance(data, dict) and data:
+                        self._scrub_dict(data, f"{prefix}.{i}.data", 0, mask, out, active)
+
+        request = event.get("request")
+        if isinstance(request, dict) and request:
+            self._scrub_request(request, mask, out, active)
+
+        for key in ("exception", "threads"):
+            container = event.get(key)
+            if container is not None:
+                prefix, values = _values(container, key)
+                for i, value in enumerate(values):
+                    if isinstance(value, dict):
+                        self._scrub_stacktrace(value.get("stacktrace"), f"{prefix}.{i}.stacktrace", mask, out, active)
+        if "stacktrace" in event:
+            self._scrub_stacktrace(event["stacktrace"], "stacktrace", mask, out, active)
+
+        if not self.send_default_pii and self._pii is not None:
+            user = event.get("user")
+            if isinstance(user, dict) and user:
+                self._scrub_user(user, out, active)
+        return out
+
+    # -- sections ------------------------------------------------------------------------
+
+    def _scrub_stacktrace(self, stacktrace: object, path: str, mask: int, out: list[str], active: set[int]) -> None:
+        if not isinstance(stacktrace, dict):
+            return
+        frames = stacktrace.get("frames")
+        if not isinstance(frames, list):
+            return
+        for i, frame in enumerate(frames):
+            if isinstance(frame, dict):
+                variables = frame.get("vars")
+                if isinstance(variables, dict) and variables:
+                    self._scrub_dict(variables, f"{path}.frames.{i}.vars", 0, mask, out, active)
+
+    def _scrub_request(self, request: dict[Any, Any], mask: int, out: list[str], active: set[int]) -> None:
+        for key in ("headers", "data", "env", "query_string"):
+            value = request.get(key)
+            if value is None:
+                continue
+            path = f"request.{key}"
+            if isinstance(value, dict):
+                if value:
+                    self._scrub_dict(value, path, 0, mask, out, active)
+            elif isinstance(value, str):
+                if key == "query_string":
+                    new = self._scrub_query(value, path, mask, out)
+                elif self.scrub_credit_cards:
+                    new = _filter_cards(value)
+                    if new is not value:
+                        out.append(path)
+                else:
+                    continue
+                if new is not value:
+                    request[key] = new
+            elif isinstance(value, (list, tuple)):
+                if key in ("headers", "query_string"):
+                    new_pairs = self._scrub_pairs(value, path, mask, out)
+                    if new_pairs is not value:
+                        request[key] = new_pairs
+                elif self.recursive:
+                    self._scrub_container(request, key, value, path, 0, mask, out, active)
+
+        cookies = request.get("cookies")
+        if not _hides_nothing(cookies):
+            # Sentry rejects a cookie string without name=value pairs.
+            filtered = _filter_cookies(cookies, {})
+            if filtered is not None:
+                request["cookies"] = filtered
+                out.append("request.cookies")
+
+        url = request.get("url")
+        if isinstance(url, str) and "?" in url:
+            base, _, rest = url.partition("?")
+            query, hash_sign, fragment = rest.partition("#")
+            sink: list[str] = []
+            new_query = self._scrub_query(query, "request.url", mask, sink)
+            if sink:
+                request["url"] = f"{base}?{new_query}{hash_sign}{fragment}"
+                out.append("request.url")
+
+    def _scrub_user(self, user: dict[Any, Any], out: list[str], active: set[int]) -> None:
+        removed = []
+        for key, value in user.items():
+            if isinstance(key, str) and self._flags(key) & _PII:
+                if value is not None and not (isinstance(value, str) and not value):
+                    removed.append(key)
+            elif self.recursive and isinstance(value, (dict, list, tuple)) and value:
+                self._scrub_container(user, key, value, f"user.{key}", 0, _PII, out, active, cards=False)
+        for key in removed:
+            del user[key]
+            out.append(f"user.{key}")
+
+    # -- generic walkers -----------------------------------------------------------------
+
+    def _scrub_query(self, query: str, path: str, mask: int, out: list[str]) -> str:
+        """A query string (``a=1&token=x``, optionally with a leading ``?``) with sensitive values filtered."""
+        if "=" not in query:
+            return query
+        parts = query.split("&")
+        changed = False
+        for i, part in enumerate(parts):
+            raw_name, sep, raw_value = part.partition("=")
+            if not sep or not raw_value:
+                continue
+            name = unquote_plus(raw_name.lstrip("?"))
+            value = unquote_plus(raw_value)
+            if value == FILTERED:  # both are str
+                continue
+            if name and self._flags(name) & mask:
+                parts[i] = f"{raw_name}={FILTERED}"
+            elif self.scrub_credit_cards and len(value) >= 13:
+                filtered = _filter_cards(value)
+                if filtered is value:
+                    continue
+                parts[i] = f"{raw_name}={quote_plus(filtered, safe='[]')}"
+            else:
+                continue
+            changed = True
+            out.append(f"{path}.{name}")
+        return "&".join(parts) if changed else query
+
+    def _scrub_pairs(self, pairs: list[Any] | tuple[Any, ...], path: str, mask: int, out: list[str]) -> Any:
+        """Headers or query parameters as ``[[name, value], ...]``; returns a new list if anything changed."""
+        result: list[Any] | None = None
+        for i, pair in enumerate(pairs):
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                continue
+            name, value = pair
+            if not isinstance(name, str):
+                continue
+            if self._flags(name) & mask:
+                if _hides_nothing(value):
+                    continue
+                new_value: Any = FILTERED
+            elif self.scrub_credit_cards and isinstance(value, str) and len(value) >= 13:
+                new_value = _filter_cards(value)
+                if new_value is value:
+                    continue
+            else:
+                continue
+            if result is None:
+                result = list(pairs)
+            result[i] = [name, new_value]
+            out.append(f"{path}.{name}")
+        return pairs if result is None else result
+
+    def _scrub_dict(
+        self,
+        mapping: dict[Any, Any],
+        path: str,
+        depth: int,
+        mask: int,
+        out: list[str],
+        active: set[int],
+        cards: bool = True,
+    ) -> None:
+        cards = cards and self.scrub_credit_cards
+        recursive = self.recursive and depth < MAX_DEPTH
+        cache = self._cache
+        # Assigning to existing keys while iterating is fine: the dict's size never changes.
+        for key, value in mapping.items():
+            if value is None or value is True or value is False:
+                continue
+            if type(key) is str:
+                flags = cache.get(key)
+                if flags is None:
+                    flags = self._flags(key)
+            else:
+                flags = self._flags(key) if isinstance(key, str) else 0
+            if flags & mask:
+                if _hides_nothing(value):
+                    continue
+                new_value = (
+                    FILTERED
+                    if key.lower() != "cookies"
+                    else _filter_cookies(value, _cookies_fallback(mapping, path, depth))
+                )
+                if new_value is not None:
+                    mapping[key] = new_value
+                    out.append(f"{path}.{key}")
+            elif type(value) is str:
+                if cards and len(value) >= 13 and _DIGIT_RUN.search(value):
+                    new = _filter_cards(value)
+                    if new is not value:
+                        mapping[key] = new
+                        out.append(f"{path}.{key}")
+            elif recursive and isinstance(value, (dict, list, tuple)) and value:
+                self._scrub_container(mapping, key, value, f"{path}.{key}", depth, mask, out, active, cards)
+
+    def _scrub_list(
+        self,
+        items: list[Any],
+        path: str,
+        depth: int,
+        mask: int,
+        out: list[str],
+        active: set[int],
+        cards: bool = True,
+    ) -> None:
+        cards = cards and self.scrub_credit_cards
+        recursive = self.recursive and depth < MAX_DEPTH
+        for i, value in enumerate(items):
+            if type(value) is str:
+                if cards and len(value) >= 13 and _DIGIT_RUN.search(value):
+                    new = _filter_cards(value)
+                    if new is not value:
+                        items[i] = new
+                        out.append(f"{path}.{i}")
+            elif recursive and isinstance(value, (dict, list, tuple)) and value:
+                self._scrub_container(items, i, value, f"{path}.{i}", depth, mask, out, active, cards)
+
+    def _scrub_container(
+        self,
+        parent: Any,
+        key: Any,
+        value: dict[Any, Any] | list[Any] | tuple[Any, ...],
+        path: str,
+        depth: int,
+        mask: int,
+        out: list[str],
+        active: set[int],
+        cards: bool = True,
+    ) -> None:
+        """Scrub the nested ``value`` found at ``parent[key]`` (a tuple is replaced by a list if it changes).
+
+        ``active`` holds the containers being scrubbed above this one: meeting one again is a cycle.
+        """
+        marker = id(value)
+        if marker in active:
+            return
+        active.add(marker)
+        try:
+            if isinstance(value, dict):
+                self._scrub_dict(value, path, depth + 1, mask, out, active, cards)
+            elif isinstance(value, list):
+                self._scrub_list(value, path, depth + 1, mask, out, active, cards)
+            else:
+                before = len(out)
+                copy = list(value)
+                self._scrub_list(copy, path, depth + 1, mask, out, active, cards)
+                if len(out) > before:
+                    parent[key] = copy
+        finally:
+            active.discard(marker)
+
+
+def _cookies_fallback(mapping: dict[Any, Any], path: str, depth: int) -> object:
+    """What unparsable ``cookies`` become: ``{}`` in the response context (Sentry types it), else ``[Filtered]``."""
+    if depth == 0 and (path == "contexts.response" or mapping.get("type") == "response"):
+        return {}
+    return FILTERED
+
+
+def _values(container: object, name: str) -> tuple[str, list[Any]]:
+    """The ``values`` list of ``{"values": [...]}`` (or a bare list) and its path prefix."""
+    if isinstance(container, dict):
+        values = container.get("values")
+        return f"{name}.values", values if isinstance(values, list) else []
+    if isinstance(container, list):
+        return name, container
+    return name, []

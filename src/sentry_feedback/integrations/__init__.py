@@ -1,0 +1,90 @@
+"""Integrations: small, optional pieces that hook the SDK into Python and libraries.
+
+Each integration has a stable ``identifier``. ``setup_once()`` installs process-wide
+hooks (it runs once per process per identifier, whatever the number of clients);
+``setup(client)`` runs for every client that enables the integration, typically to add
+an event processor. Hooks installed by ``setup_once`` look up the active client's
+instance with ``get_client().get_integration(...)`` and do nothing when it is absent,
+so a client without the integration is never affected.
+
+The default integrations (``default_integrations=True``): ``runtime``, ``os``,
+``modules``, ``dedupe``, ``logging``, ``excepthook`` and ``threading``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from .._client import Client
+
+__all__ = ["Integration", "default_integrations"]
+
+logger = logging.getLogger("sentry_feedback")
+
+_installed: set[str] = set()
+_install_lock = threading.Lock()
+
+
+class Integration:
+    """Base class of integrations. Subclasses set ``identifier`` and override what they need."""
+
+    #: A short stable name, listed in the event's ``sdk.integrations``.
+    identifier: ClassVar[str] = ""
+
+    def setup_once(self) -> None:
+        """Install process-wide hooks. Runs once per process for this ``identifier``."""
+
+    def setup(self, client: Client) -> None:
+        """Per-client setup, e.g. ``client.add_event_processor(...)``. Runs for each client."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.identifier!r}>"
+
+
+def default_integrations() -> list[Integration]:
+    """New instances of the integrations enabled by ``default_integrations=True``."""
+    from .contexts import ModulesIntegration, OsIntegration, RuntimeIntegration
+    from .dedupe import DedupeIntegration
+    from .excepthook import ExcepthookIntegration, ThreadingIntegration
+    from .logging import LoggingIntegration
+
+    return [
+        RuntimeIntegration(),
+        OsIntegration(),
+        ModulesIntegration(),
+        DedupeIntegration(),
+        LoggingIntegration(),
+        ExcepthookIntegration(),
+        ThreadingIntegration(),
+    ]
+
+
+def setup_integrations(client: Client, integrations: list[Integration]) -> dict[str, Integration]:
+    """Run ``setup_once`` (first time per process) and ``setup`` for each; return them by identifier.
+
+    A later integration with the same identifier replaces an earlier one (so a configured
+    instance passed in ``integrations=`` replaces the default one). An integration whose
+    setup raises is logged and left out.
+    """
+    chosen: dict[str, Integration] = {}
+    for integration in integrations:
+        if not integration.identifier:
+            logger.error("integration %r has no identifier; ignored", integration)
+            continue
+        chosen[integration.identifier] = integration
+    enabled: dict[str, Integration] = {}
+    for identifier, integration in chosen.items():
+        try:
+            with _install_lock:
+                if identifier not in _installed:
+                    integration.setup_once()
+                    _installed.add(identifier)
+            integration.setup(client)
+        except Exception:
+            logger.exception("could not set up the %s integration; it is disabled", identifier)
+            continue
+        enabled[identifier] = integration
+    return enabled

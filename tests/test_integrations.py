@@ -1,0 +1,237 @@
+"""The integrations API and the default integrations: logging, excepthook, threading, dedupe, contexts."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import textwrap
+import threading
+from typing import Any, ClassVar
+
+import pytest
+
+import sentry_feedback as sf
+from sentry_feedback.integrations import Integration
+from sentry_feedback.integrations.excepthook import ThreadingIntegration
+from sentry_feedback.integrations.logging import LoggingIntegration, ignore_logger
+from sentry_feedback.server import LocalReceiver
+from sentry_feedback.testing import MockTransport
+
+DEFAULTS = ["dedupe", "excepthook", "logging", "modules", "os", "runtime", "threading"]
+
+
+class CountingIntegration(Integration):
+    identifier: ClassVar[str] = "counting"
+    setup_once_calls = 0
+
+    def __init__(self) -> None:
+        self.clients: list[sf.Client] = []
+
+    def setup_once(self) -> None:
+        type(self).setup_once_calls += 1
+
+    def setup(self, client: sf.Client) -> None:
+        self.clients.append(client)
+        client.add_event_processor(lambda event, hint: {**event, "tags": {**event.get("tags", {}), "counted": "yes"}})
+
+
+def test_default_integrations_listed_in_sdk_info() -> None:
+    transport = MockTransport()
+    client = sf.init(transport=transport)
+    assert sorted(client.integrations) == DEFAULTS
+    sf.capture_feedback("x")
+    assert sf.flush(5)
+    event = transport.feedback[0]
+    assert event["sdk"]["integrations"] == DEFAULTS
+    assert event["contexts"]["runtime"]["name"] and event["contexts"]["os"]["name"]
+    assert "modules" not in event  # feedback stays small
+
+
+def test_modules_on_error_events() -> None:
+    transport = MockTransport()
+    sf.init(transport=transport)
+    sf.capture_message("m", level="error")
+    assert sf.flush(5)
+    assert "urllib3" in transport.events[0]["modules"]
+
+
+def test_custom_integration_setup_once_and_per_client() -> None:
+    first, second = CountingIntegration(), CountingIntegration()
+    before = CountingIntegration.setup_once_calls
+    c1 = sf.init(transport=MockTransport(), integrations=[first])
+    transport = MockTransport()
+    c2 = sf.init(transport=transport, integrations=[second], default_integrations=False)
+    assert CountingIntegration.setup_once_calls - before <= 1  # once per process
+    assert first.clients == [c1] and second.clients == [c2]
+    assert sorted(c2.integrations) == ["counting"]
+    assert c2.get_integration(CountingIntegration) is second
+    assert c2.get_integration(LoggingIntegration) is None
+    sf.capture_feedback("x")
+    assert sf.flush(5)
+    assert transport.feedback[0]["tags"]["counted"] == "yes"
+    assert transport.feedback[0]["sdk"]["integrations"] == ["counting"]
+
+
+def test_configured_instance_replaces_the_default() -> None:
+    mine = LoggingIntegration(level=None, event_level=logging.WARNING)
+    client = sf.init(transport=MockTransport(), integrations=[mine])
+    assert client.get_integration(LoggingIntegration) is mine
+
+
+def test_failing_integration_is_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(Integration):
+        identifier: ClassVar[str] = "broken"
+
+        def setup(self, client: sf.Client) -> None:
+            raise RuntimeError("nope")
+
+    with caplog.at_level(logging.ERROR, logger="sentry_feedback"):
+        client = sf.init(transport=MockTransport(), integrations=[Broken()])
+    assert "broken" not in client.integrations
+    assert "could not set up the broken integration" in caplog.text
+
+
+def test_disabled_client_sets_up_nothing() -> None:
+    assert sf.init().integrations == {}
+
+
+# -- logging ------------------------------------------------------------------------------------
+
+
+def test_log_records_become_breadcrumbs_and_events() -> None:
+    transport = MockTransport()
+    sf.init(transport=transport)
+    log = logging.getLogger("shop.checkout")
+    log.setLevel(logging.DEBUG)
+    log.debug("not a breadcrumb")
+    log.info("cart has %d items", 3, extra={"cart_id": "c-1"})
+    log.warning("slow payment provider")
+    log.error("payment failed for %s", "order-7")
+    assert sf.flush(5)
+    (event,) = transport.events
+    assert event["logentry"] == {
+        "message": "payment failed for %s",
+        "formatted": "payment failed for order-7",
+        "params": ["order-7"],
+    }
+    assert event["logger"] == "shop.checkout" and event["level"] == "error"
+    crumbs = event["breadcrumbs"]["values"]
+    assert [c["message"] for c in crumbs] == ["cart has 3 items", "slow payment provider"]
+    assert crumbs[0]["data"] == {"cart_id": "c-1"} and crumbs[0]["category"] == "shop.checkout"
+    assert [c["message"] for c in sf.get_isolation_scope().breadcrumbs][-1] == "payment failed for order-7"
+
+
+def test_logger_exception_becomes_an_exception_event() -> None:
+    transport = MockTransport()
+    sf.init(transport=transport)
+    try:
+        {}["missing"]
+    except KeyError:
+        logging.getLogger("shop").exception("lookup failed")
+    assert sf.flush(5)
+    (event,) = transport.events
+    value = event["exception"]["values"][-1]
+    assert value["type"] == "KeyError"
+    assert value["mechanism"] == {"type": "logging", "handled": True, "exception_id": 0}
+    assert event["logentry"]["formatted"] == "lookup failed"
+
+
+def test_opt_outs_and_own_logger_never_captured() -> None:
+    transport = MockTransport()
+    sf.init(transport=transport, debug=False)
+    logging.getLogger("sentry_feedback").error("the SDK's own logger")
+    logging.getLogger("sentry_feedback.worker").error("and its children")
+    logging.getLogger("app").error("skipped", extra={"sentry_feedback_skip": True})
+    ignore_logger("noisy.lib")
+    logging.getLogger("noisy.lib.sub").error("ignored logger")
+    assert sf.flush(5)
+    assert transport.events == []
+
+
+def test_levels_are_configurable() -> None:
+    transport = MockTransport()
+    sf.init(transport=transport, integrations=[LoggingIntegration(level=logging.ERROR, event_level=logging.WARNING)])
+    logging.getLogger("app").warning("now an event")
+    logging.getLogger("app").info("not a crumb")  # below the configured breadcrumb level
+    assert sf.flush(5)
+    assert [e["logentry"]["formatted"] for e in transport.events] == ["now an event"]
+    assert sf.get_isolation_scope().breadcrumbs == []
+
+
+def test_capture_then_log_same_exception_is_deduplicated() -> None:
+    transport = MockTransport()
+    client = sf.init(transport=transport)
+    try:
+        raise ValueError("once")
+    except ValueError:
+        sf.capture_exception()
+        logging.getLogger("app").exception("logged too")
+    assert sf.flush(5)
+    assert len(transport.events) == 1
+    assert client.client_reports.totals() == {("event_processor", "error"): 1}
+
+
+def test_before_breadcrumb_changes_and_drops() -> None:
+    def before_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:
+        if "secret" in crumb.get("message", ""):
+            return None
+        record = hint.get("log_record")
+        return {**crumb, "data": {"from_log": record is not None}}
+
+    sf.init(transport=MockTransport(), before_breadcrumb=before_breadcrumb)
+    sf.add_breadcrumb(message="hello")
+    sf.add_breadcrumb(message="a secret")
+    logging.getLogger("app").warning("logged")
+    with sf.with_scope() as scope:
+        scope.add_breadcrumb(message="scope secret")
+        scope.add_breadcrumb(message="scope crumb")
+        assert [c["message"] for c in scope.breadcrumbs] == ["scope crumb"]
+    crumbs = sf.get_isolation_scope().breadcrumbs
+    assert [(c["message"], c["data"]["from_log"]) for c in crumbs] == [("hello", False), ("logged", True)]
+
+
+# -- unhandled exceptions ---------------------------------------------------------------------
+
+
+def test_uncaught_exception_in_a_subprocess_is_reported_and_flushed(sentry_receiver: LocalReceiver) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sentry_feedback
+        sentry_feedback.init({sentry_receiver.dsn!r}, shutdown_timeout=10)
+
+        def main():
+            secret_order = "order-1"
+            raise RuntimeError("crash at startup")
+
+        main()
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "RuntimeError: crash at startup" in result.stderr  # the usual traceback still prints
+    (event,) = sentry_receiver.store.list_events()
+    value = event.data["exception"]["values"][-1]
+    assert value["type"] == "RuntimeError"
+    assert value["mechanism"]["type"] == "excepthook" and value["mechanism"]["handled"] is False
+    assert value["stacktrace"]["frames"][-1]["function"] == "main"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_exception_ending_a_thread_is_reported() -> None:
+    transport = MockTransport()
+    sf.init(transport=transport)
+    # pytest swaps threading.excepthook around each test; wrap the hook in place for this one.
+    ThreadingIntegration().setup_once()
+
+    def work() -> None:
+        raise LookupError("thread died")
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(10)
+    assert sf.flush(5)
+    (event,) = transport.events
+    value = event["exception"]["values"][-1]
+    assert value["type"] == "LookupError"
+    assert value["mechanism"]["type"] == "threading" and value["mechanism"]["handled"] is False
