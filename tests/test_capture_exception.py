@@ -164,6 +164,7 @@ def test_in_app_exclude_and_include() -> None:
     transport = MockTransport()
     sf.init(transport=transport, in_app_exclude=[__name__])
     sf.capture_exception(_raised())
+    assert sf.flush(5)
     sf.init(transport=transport, in_app_exclude=[__name__], in_app_include=[__name__])
     sf.capture_exception(_raised())
     assert sf.flush(5)
