@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/bench_capture.py [--n 20000] [--throughput 3000]``.
 
-1. *Caller path*: the time ``capture_feedback`` spends on the calling thread, with the
+1. *Caller path*: the time ``capture_feedback`` (and ``capture_exception``, for an
+   error raised through 9 frames with locals) spends on the calling thread, with the
    background thread held back so it does not compete for the GIL. When ``sentry-sdk``
    is installed, ``sentry_sdk.capture_message`` is measured in the same run, with the
    same scope data and a no-op transport, as the anchor; the ratio is printed.
@@ -62,6 +63,29 @@ def time_calls(
     return samples
 
 
+def make_error(depth: int = 8) -> BaseException:
+    """A fresh exception raised through ``depth`` frames, each with a few locals."""
+
+    def level(n: int, cart: dict[str, object]) -> None:
+        order_id = f"order-{n}"
+        items = [n, n + 1, n + 2]
+        if n == 0:
+            raise ValueError(f"payment declined for {order_id} ({len(items)} items, {cart['total']})")
+        level(n - 1, cart)
+
+    try:
+        level(depth, {"total": 42.5, "currency": "EUR"})
+    except ValueError as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+def time_exception_captures(capture: Callable[[BaseException], object], n: int, **kwargs: object) -> list[int]:
+    """Time ``capture(error)`` for ``n`` fresh errors (raising them is not timed)."""
+    errors = [make_error() for _ in range(n)]
+    return time_calls(lambda i: capture(errors[i]), n, warmup=0, **kwargs)  # type: ignore[arg-type]
+
+
 def set_scope_data_feedback() -> None:
     sf.set_user({"id": "42", "email": "jane@example.com"})
     sf.set_tag("page", "checkout")
@@ -110,6 +134,42 @@ def bench_caller_path(n: int) -> tuple[float, float]:
     )
     gate.set()
     sf.close(30)
+    return percentiles(samples)
+
+
+def bench_capture_exception(n: int) -> tuple[float, float]:
+    gate = threading.Event()
+    sf.init(transport=lambda envelope: gate.wait(), transport_queue_size=5000)
+    set_scope_data_feedback()
+
+    def drain() -> None:
+        gate.set()
+        sf.flush(60)
+        gate.clear()
+
+    for error in [make_error() for _ in range(200)]:  # warm-up
+        sf.capture_exception(error)
+    drain()
+    samples = time_exception_captures(sf.capture_exception, n, between_batches=drain)
+    gate.set()
+    sf.close(30)
+    return percentiles(samples)
+
+
+def bench_sentry_sdk_exception(n: int) -> tuple[float, float] | None:
+    try:
+        import sentry_sdk
+    except ImportError:
+        return None
+    sentry_sdk.init(dsn="http://public@127.0.0.1:9/1", transport=lambda envelope: None, default_integrations=False)
+    sentry_sdk.set_user({"id": "42", "email": "jane@example.com"})
+    sentry_sdk.set_tag("page", "checkout")
+    for i in range(5):
+        sentry_sdk.add_breadcrumb(category="ui.click", message=f"clicked button {i}")
+    for error in [make_error() for _ in range(200)]:  # warm-up
+        sentry_sdk.capture_exception(error)
+    samples = time_exception_captures(sentry_sdk.capture_exception, n)
+    sentry_sdk.get_client().close()
     return percentiles(samples)
 
 
@@ -178,6 +238,17 @@ def main() -> None:
             f"caller path   sentry_sdk.capture_message        median {anchor[0]:7.1f} us   p99 {anchor[1]:7.1f} us"
             f"   (sentry-sdk {sentry_sdk.VERSION})"
         )
+        ratio_median, ratio_p99 = median / anchor[0], p99 / anchor[1]
+        print(f"ratio         sentry_feedback / sentry_sdk      median {ratio_median:.3f}   p99 {ratio_p99:.3f}")
+
+    n_exc = max(args.n // 4, 1000)
+    median, p99 = bench_capture_exception(n_exc)
+    print(
+        f"\ncaller path   sentry_feedback.capture_exception median {median:7.1f} us   p99 {p99:7.1f} us   (n={n_exc})"
+    )
+    anchor = bench_sentry_sdk_exception(n_exc)
+    if anchor is not None:
+        print(f"caller path   sentry_sdk.capture_exception      median {anchor[0]:7.1f} us   p99 {anchor[1]:7.1f} us")
         ratio_median, ratio_p99 = median / anchor[0], p99 / anchor[1]
         print(f"ratio         sentry_feedback / sentry_sdk      median {ratio_median:.3f}   p99 {ratio_p99:.3f}")
 

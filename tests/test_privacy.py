@@ -106,9 +106,28 @@ def test_scrubber_can_be_turned_off_or_replaced() -> None:
     assert custom["extra"] == {"password": "visible", "ssn": "[Filtered]"}
 
 
-def test_hooks_see_scrubbed_events() -> None:
+def test_scrubbing_happens_after_the_hooks_and_leaves_scopes_alone() -> None:
+    """The scrubber runs on the background thread just before serialization.
+
+    So it also filters what a hook added, and never edits data the scopes still hold.
+    """
+    transport = MockTransport()
     seen: list[Any] = []
-    sf.init(transport=MockTransport(), before_send=lambda e, h: seen.append(e["extra"]) or e)
-    sf.set_extra("token", "abc")
+
+    def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+        seen.append(dict(event["extra"]))
+        event["extra"]["added_by_hook_password"] = "x"
+        return event
+
+    sf.init(transport=transport, before_send=before_send)
+    nested = {"auth_token": "abc", "n": 1}
+    sf.set_extra("cart", nested)
+    sf.add_breadcrumb(message="m", data={"session": "s1"})
     sf.capture_message("x")
-    assert seen == [{"token": "[Filtered]"}]
+    assert sf.flush(5)
+    assert seen == [{"cart": {"auth_token": "abc", "n": 1}}]
+    event = transport.events[0]
+    assert event["extra"] == {"cart": {"auth_token": "[Filtered]", "n": 1}, "added_by_hook_password": "[Filtered]"}
+    assert event["breadcrumbs"]["values"][0]["data"] == {"session": "[Filtered]"}
+    assert nested == {"auth_token": "abc", "n": 1}
+    assert sf.get_isolation_scope().breadcrumbs[0]["data"] == {"session": "s1"}

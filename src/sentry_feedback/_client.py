@@ -321,8 +321,6 @@ class Client:
         hook = options.before_send_feedback if is_feedback else options.before_send
         for processor in (*self._event_processors, *processors):
             event = self._run_callback(processor, event, hint, category, DiscardReason.EVENT_PROCESSOR, event_id)
-        if self._scrubber is not None:
-            self._scrub(event)
         if hook is not None:
             event = self._run_callback(hook, event, hint, category, DiscardReason.BEFORE_SEND, event_id)
 
@@ -331,7 +329,9 @@ class Client:
         trace = self._dynamic_sampling_context(event, propagation)
         if trace:
             headers["trace"] = trace
-        items = [EnvelopeItem.from_json("feedback" if is_feedback else "event", event)]
+        # Scrubbing runs on the background thread, just before the event is serialized.
+        prepare = self._scrub if self._scrubber is not None else None
+        items = [EnvelopeItem.from_json("feedback" if is_feedback else "event", event, prepare=prepare)]
         items.extend(EnvelopeItem.from_attachment(a) for a in hint.get("attachments", ()) if isinstance(a, Attachment))
         envelope = Envelope(headers, items)
         if not dispatcher.submit(envelope, ticket):
@@ -380,11 +380,19 @@ class Client:
 
     def _scrub(self, event: Event) -> None:
         try:
+            # The scrubber edits in place; nested values may still be shared with the scopes.
+            for key in _SCRUBBED_SECTIONS:
+                if key in event:
+                    event[key] = _copy_tree(event[key])
             paths = self._scrubber.scrub_event(event) if self._scrubber is not None else []
         except Exception:
-            logger.exception("the event scrubber failed; extras, contexts and local variables were removed")
+            logger.exception("the event scrubber failed; extras, breadcrumbs, request and local variables removed")
             for key in ("extra", "breadcrumbs", "request"):
                 event.pop(key, None)
+            for section in ("exception", "threads"):
+                for value in (event.get(section) or {}).get("values") or ():
+                    for frame in ((value.get("stacktrace") or {}).get("frames")) or ():
+                        frame.pop("vars", None)
             return
         if paths:
             # Tell Sentry (and whoever reads the event) which values the SDK filtered.
@@ -454,6 +462,20 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<Client dsn={str(self.dsn) if self.dsn else None!r} active={self.is_active()}>"
+
+
+_SCRUBBED_SECTIONS = ("extra", "contexts", "breadcrumbs", "request", "user")
+
+
+def _copy_tree(value: Any, depth: int = 32) -> Any:
+    """A copy of the dicts and lists in ``value`` (other objects shared); each container is copied atomically."""
+    if depth <= 0:
+        return value
+    if isinstance(value, dict):
+        return {k: _copy_tree(v, depth - 1) for k, v in value.copy().items()}
+    if isinstance(value, (list, tuple)):
+        return [_copy_tree(v, depth - 1) for v in list(value)]
+    return value
 
 
 def _exc_info(error: BaseException | ExcInfo | None) -> ExcInfo | None:

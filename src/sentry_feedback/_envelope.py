@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import _serialize
@@ -49,7 +49,7 @@ class EnvelopeItem:
     thread. :meth:`payload` may therefore raise ``OSError`` for an unreadable file.
     """
 
-    __slots__ = ("_attachment", "_json", "_payload", "headers")
+    __slots__ = ("_attachment", "_json", "_payload", "_prepare", "headers")
 
     def __init__(
         self,
@@ -58,6 +58,7 @@ class EnvelopeItem:
         *,
         json_payload: Any = None,
         attachment: Attachment | None = None,
+        prepare: Callable[[Any], None] | None = None,
     ) -> None:
         if not isinstance(headers.get("type"), str):
             raise ValueError("an envelope item header needs a string 'type'")
@@ -65,11 +66,23 @@ class EnvelopeItem:
         self._payload = payload
         self._json = json_payload
         self._attachment = attachment
+        self._prepare = prepare
 
     @classmethod
-    def from_json(cls, item_type: str, payload: Any, **headers: Any) -> EnvelopeItem:
-        """An item whose payload is ``payload`` serialized as JSON (lazily)."""
-        return cls({"type": item_type, **headers}, json_payload=payload)
+    def from_json(
+        cls, item_type: str, payload: Any, *, prepare: Callable[[Any], None] | None = None, **headers: Any
+    ) -> EnvelopeItem:
+        """An item whose payload is ``payload`` serialized as JSON (lazily).
+
+        ``prepare(payload)`` runs once, in place, before the payload is first read or
+        serialized: the client uses it to scrub events on the background thread.
+        """
+        return cls({"type": item_type, **headers}, json_payload=payload, prepare=prepare)
+
+    def _run_prepare(self) -> None:
+        prepare, self._prepare = self._prepare, None
+        if prepare is not None:
+            prepare(self._json)
 
     @classmethod
     def from_attachment(cls, attachment: Attachment) -> EnvelopeItem:
@@ -104,6 +117,7 @@ class EnvelopeItem:
             if self._attachment is not None:
                 self._payload = self._attachment.read()
             else:
+                self._run_prepare()
                 self._payload = _serialize.dumps(self._json)
         return self._payload
 
@@ -120,6 +134,7 @@ class EnvelopeItem:
     def get_json(self) -> Any:
         """The payload as a JSON value (the event dict for ``event``/``feedback`` items)."""
         if self._json is not None:
+            self._run_prepare()
             return self._json
         try:
             return json.loads(self.payload)
