@@ -319,10 +319,12 @@ class Client:
         hint["attachments"] = scope_attachments + hint_attachments
 
         hook = options.before_send_feedback if is_feedback else options.before_send
-        for processor in (*self._event_processors, *processors):
-            event = self._run_callback(processor, event, hint, category, DiscardReason.EVENT_PROCESSOR, event_id)
+        if self._event_processors or processors:
+            event = self._run_callbacks(
+                (*self._event_processors, *processors), event, hint, category, DiscardReason.EVENT_PROCESSOR, event_id
+            )
         if hook is not None:
-            event = self._run_callback(hook, event, hint, category, DiscardReason.BEFORE_SEND, event_id)
+            event = self._run_callbacks((hook,), event, hint, category, DiscardReason.BEFORE_SEND, event_id)
 
         event["event_id"] = event_id  # the header's id wins; keep the payload consistent
         headers: dict[str, Any] = {"event_id": event_id, "sdk": {"name": SDK_NAME, "version": __version__}}
@@ -341,42 +343,44 @@ class Client:
             _context.get_isolation_scope()._set_last_event_id(event_id)
         return event_id
 
-    def _run_callback(
-        self, callback: Any, event: Event, hint: Hint, category: str, reason: str, event_id: str
+    def _run_callbacks(
+        self, callbacks: Iterable[EventProcessor], event: Event, hint: Hint, category: str, reason: str, event_id: str
     ) -> Event:
-        name = getattr(callback, "__qualname__", None) or repr(callback)
-        try:
-            result = callback(event, hint)
-        except Exception as exc:
-            logger.exception("%s raised; event %s dropped", name, event_id)
-            self._record_drop(DiscardReason.CALLBACK_ERROR, category, hint.get("attachments", ()))
-            error = FeedbackDroppedError(
-                f"{name} raised {type(exc).__name__}: {exc}",
-                reason=DiscardReason.CALLBACK_ERROR,
-                event_id=event_id,
-            )
-            error.__cause__ = exc
-            raise _Dropped(error) from exc
-        if result is None:
-            logger.info("%s dropped event %s", name, event_id)
-            self._record_drop(reason, category, hint.get("attachments", ()))
-            raise _Dropped(FeedbackDroppedError(f"{name} returned None", reason=reason, event_id=event_id))
-        if not isinstance(result, dict):
-            logger.error(
-                "%s returned %s instead of an event dict; event %s dropped",
-                name,
-                type(result).__name__,
-                event_id,
-            )
-            self._record_drop(DiscardReason.CALLBACK_ERROR, category, hint.get("attachments", ()))
-            raise _Dropped(
-                FeedbackDroppedError(
-                    f"{name} returned {type(result).__name__}",
-                    reason=DiscardReason.CALLBACK_ERROR,
-                    event_id=event_id,
+        """Run each callback in turn on the event; a ``None`` result or an exception drops it."""
+        for callback in callbacks:
+            try:
+                result = callback(event, hint)
+            except Exception as exc:
+                name = _callable_name(callback)
+                logger.exception("%s raised; event %s dropped", name, event_id)
+                self._record_drop(DiscardReason.CALLBACK_ERROR, category, hint.get("attachments", ()))
+                error = FeedbackDroppedError(
+                    f"{name} raised {type(exc).__name__}: {exc}", reason=DiscardReason.CALLBACK_ERROR, event_id=event_id
                 )
-            )
-        return result
+                error.__cause__ = exc
+                raise _Dropped(error) from exc
+            if type(result) is not dict:
+                if result is None:
+                    logger.info("%s dropped event %s", _callable_name(callback), event_id)
+                    self._record_drop(reason, category, hint.get("attachments", ()))
+                    raise _Dropped(
+                        FeedbackDroppedError(
+                            f"{_callable_name(callback)} returned None", reason=reason, event_id=event_id
+                        )
+                    )
+                if not isinstance(result, dict):
+                    kind = type(result).__name__
+                    logger.error("%s returned %s instead of an event dict; event %s dropped", callback, kind, event_id)
+                    self._record_drop(DiscardReason.CALLBACK_ERROR, category, hint.get("attachments", ()))
+                    raise _Dropped(
+                        FeedbackDroppedError(
+                            f"{_callable_name(callback)} returned {kind}",
+                            reason=DiscardReason.CALLBACK_ERROR,
+                            event_id=event_id,
+                        )
+                    )
+            event = result
+        return event
 
     def _scrub(self, event: Event) -> None:
         try:
@@ -476,6 +480,10 @@ def _copy_tree(value: Any, depth: int = 32) -> Any:
     if isinstance(value, (list, tuple)):
         return [_copy_tree(v, depth - 1) for v in list(value)]
     return value
+
+
+def _callable_name(callback: object) -> str:
+    return getattr(callback, "__qualname__", None) or repr(callback)
 
 
 def _exc_info(error: BaseException | ExcInfo | None) -> ExcInfo | None:
