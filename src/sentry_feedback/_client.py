@@ -79,6 +79,7 @@ class Client:
         )
         options = self.options
         self._event_processors: list[EventProcessor] = []
+        self._default_contexts: dict[str, dict[str, Any]] = {}
         self._stack_options = StackOptions(
             in_app_include=options.in_app_include,
             in_app_exclude=options.in_app_exclude,
@@ -125,6 +126,10 @@ class Client:
         """This client's instance of ``integration``, or ``None`` when it is not enabled."""
         found = self.integrations.get(integration.identifier)
         return found if isinstance(found, integration) else None
+
+    def set_default_context(self, name: str, value: Mapping[str, Any]) -> None:
+        """Give every event of this client ``contexts.<name>``, unless the event or a scope sets its own."""
+        self._default_contexts[name] = dict(value)
 
     def add_event_processor(self, processor: EventProcessor) -> None:
         """Run ``processor(event, hint)`` on every event of this client, before the scopes' processors."""
@@ -423,6 +428,13 @@ class Client:
         if self._server_name is not None:
             event.setdefault("server_name", self._server_name)
         event.setdefault("sdk", self._sdk)
+        if self._default_contexts:
+            contexts = event.get("contexts")
+            if contexts is None:
+                contexts = event["contexts"] = {}
+            for name, value in self._default_contexts.items():
+                if name not in contexts:
+                    contexts[name] = value.copy()  # a hook editing it must not edit the client's copy
 
     def _dynamic_sampling_context(self, event: Event, propagation: PropagationContext | None) -> dict[str, str]:
         """The envelope's ``trace`` header for ``event``: the trace's DSC, frozen if it came from upstream."""

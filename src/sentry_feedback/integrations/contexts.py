@@ -21,14 +21,9 @@ class RuntimeIntegration(Integration):
     identifier: ClassVar[str] = "runtime"
 
     def setup(self, client: Client) -> None:
-        """Register the processor on ``client``."""
+        """Give ``client``'s events the runtime context."""
         runtime = {"name": platform.python_implementation(), "version": platform.python_version(), "build": sys.version}
-
-        def add_runtime(event: Event, hint: Hint) -> Event:
-            event.setdefault("contexts", {}).setdefault("runtime", runtime)
-            return event
-
-        client.add_event_processor(add_runtime)
+        client.set_default_context("runtime", runtime)
 
 
 class OsIntegration(Integration):
@@ -37,14 +32,8 @@ class OsIntegration(Integration):
     identifier: ClassVar[str] = "os"
 
     def setup(self, client: Client) -> None:
-        """Register the processor on ``client``."""
-        os_context = {"name": platform.system(), "version": platform.release()}
-
-        def add_os(event: Event, hint: Hint) -> Event:
-            event.setdefault("contexts", {}).setdefault("os", os_context)
-            return event
-
-        client.add_event_processor(add_os)
+        """Give ``client``'s events the OS context."""
+        client.set_default_context("os", {"name": platform.system(), "version": platform.release()})
 
 
 class ModulesIntegration(Integration):
