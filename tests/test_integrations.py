@@ -235,3 +235,14 @@ def test_exception_ending_a_thread_is_reported() -> None:
     value = event["exception"]["values"][-1]
     assert value["type"] == "LookupError"
     assert value["mechanism"]["type"] == "threading" and value["mechanism"]["handled"] is False
+
+
+def test_records_logged_on_the_sdk_worker_thread_are_ignored() -> None:
+    transport = MockTransport(lambda envelope: logging.getLogger("urllib3.connectionpool").error("pool is full"))
+    sf.init(transport=transport)
+    sf.capture_feedback("x")
+    assert sf.flush(5)
+    sf.capture_feedback("y")
+    assert sf.flush(5)
+    assert transport.events == []
+    assert sf.get_isolation_scope().breadcrumbs == []

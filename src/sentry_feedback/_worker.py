@@ -23,6 +23,9 @@ logger = logging.getLogger("sentry_feedback")
 
 T = TypeVar("T")
 
+#: The name of the SDK's background threads.
+WORKER_THREAD_NAME = "sentry_feedback.worker"
+
 
 class BackgroundWorker(Generic[T]):
     """Runs ``handle(task)`` for each submitted task on a daemon thread, in order.
@@ -38,7 +41,7 @@ class BackgroundWorker(Generic[T]):
         max_size: int,
         on_idle: Callable[[], None] | None = None,
         idle_interval: float = 30.0,
-        name: str = "sentry_feedback.worker",
+        name: str = WORKER_THREAD_NAME,
     ) -> None:
         self._handle = handle
         self._max_size = max_size

@@ -7,6 +7,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._worker import WORKER_THREAD_NAME
 from . import Integration
 
 if TYPE_CHECKING:
@@ -123,7 +124,13 @@ class LoggingIntegration(Integration):
 
 
 def _observe(record: logging.LogRecord) -> None:
-    if getattr(_reentry, "active", False) or getattr(record, SKIP_ATTRIBUTE, False) or _ignored(record.name):
+    if (
+        getattr(_reentry, "active", False)
+        or getattr(record, SKIP_ATTRIBUTE, False)
+        or _ignored(record.name)
+        # Records logged while the SDK sends (urllib3's, say) are about the SDK, not the app.
+        or record.threadName == WORKER_THREAD_NAME
+    ):
         return
     from .._context import get_client
 
