@@ -176,3 +176,11 @@ def test_new_trace_and_task_isolation() -> None:
         return list(await asyncio.gather(request("a" * 32), request("b" * 32)))
 
     assert asyncio.run(main()) == ["a" * 32, "b" * 32]
+
+
+def test_wsgi_environ_works_as_headers() -> None:
+    sf.init(transport=MockTransport())
+    environ = {"REQUEST_METHOD": "GET", "HTTP_SENTRY_TRACE": f"{TRACE}-{SPAN}-1", "HTTP_BAGGAGE": "sentry-release=up"}
+    with sf.continue_trace(environ):
+        assert sf.get_traceparent().startswith(TRACE)
+        assert sf.get_traceparent().endswith("-1")

@@ -247,8 +247,9 @@ def continue_trace(headers: Mapping[str, str] | None = None) -> Iterator[Scope]:
 
     Reads ``sentry-trace`` (or W3C ``traceparent``) and ``baggage`` from ``headers``
     (names are case-insensitive; ``os.environ`` with ``SENTRY_TRACE`` / ``SENTRY_BAGGAGE``
-    works too). Malformed or missing headers start a new trace. The block runs in a new
-    isolation scope, so feedback and errors captured in it share that trace.
+    and a WSGI ``environ`` with ``HTTP_SENTRY_TRACE`` / ``HTTP_BAGGAGE`` work too).
+    Malformed or missing headers start a new trace. The block runs in a new isolation
+    scope, so feedback and errors captured in it share that trace.
     """
     context = propagation_context_from_headers(headers or {})
     with with_isolation_scope() as scope:

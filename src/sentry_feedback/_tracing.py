@@ -151,7 +151,12 @@ def parse_baggage(value: str | None) -> tuple[dict[str, str], str]:
 def _header(headers: Mapping[str, str], *names: str) -> str | None:
     wanted = {name.lower() for name in names}
     for key, value in headers.items():
-        if isinstance(key, str) and key.lower().replace("_", "-") in wanted and isinstance(value, str):
+        if not isinstance(key, str) or not isinstance(value, str):
+            continue
+        name = key.lower().replace("_", "-")
+        if name.startswith("http-"):  # a WSGI environ: HTTP_SENTRY_TRACE
+            name = name[5:]
+        if name in wanted:
             return value
     return None
 
@@ -160,8 +165,8 @@ def propagation_context_from_headers(headers: Mapping[str, str]) -> PropagationC
     """The propagation context to continue the trace in ``headers``; a new trace if there is none.
 
     Reads ``sentry-trace`` (preferred) or W3C ``traceparent``, and ``baggage``; header names
-    are case-insensitive and ``SENTRY_TRACE`` / ``SENTRY_BAGGAGE`` (environment variables)
-    work too.
+    are case-insensitive, and ``SENTRY_TRACE`` / ``SENTRY_BAGGAGE`` (environment variables)
+    and a WSGI ``environ`` (``HTTP_SENTRY_TRACE``, ``HTTP_BAGGAGE``) work too.
     """
     parsed: tuple[str, str, bool | None] | None = parse_sentry_trace(_header(headers, "sentry-trace"))
     if parsed is None:
