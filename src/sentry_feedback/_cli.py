@@ -27,6 +27,15 @@ def _tiny_png() -> bytes:
     return b"\x89PNG\r\n\x1a\n" + body
 
 
+class _PaymentError(Exception):
+    """The error the demo's checkout raises."""
+
+
+def _charge_card(card_number: str) -> None:
+    amount = 42.5  # a local variable the error event shows
+    raise _PaymentError(f"card declined while charging {amount} EUR")
+
+
 def demo(out: Callable[[str], None] = print) -> int:
     """Send a feedback with attachments to an embedded local receiver and print what arrived."""
     from .server import LocalReceiver
@@ -39,7 +48,10 @@ def demo(out: Callable[[str], None] = print) -> int:
             _api.set_user({"id": "42", "email": "jane@example.com"})
             _api.set_tag("page", "checkout")
             _api.add_breadcrumb(category="ui.click", message="clicked 'Pay now'")
-            error_id = _api.capture_message("Payment failed: card declined", level="error")
+            try:
+                _charge_card("4000 0000 0000 0002")
+            except _PaymentError:
+                error_id = _api.capture_exception()
             out(f"captured an error event            {error_id}")
             feedback_id = _api.send_feedback(
                 "The pay button does nothing after I enter my card.",
@@ -73,7 +85,13 @@ def demo(out: Callable[[str], None] = print) -> int:
             for att in store.list_attachments(fb.event_id):
                 out(f"    attachment:          {att.filename} ({att.content_type}, {att.size} bytes)")
         for event in store.list_events():
+            exception = (event.data.get("exception") or {}).get("values") or [{}]
+            frame = ((exception[-1].get("stacktrace") or {}).get("frames") or [{}])[-1]
             out(f"  {event.type} event {event.event_id}: [{event.level}] {event.message}")
+            out(f"    raised in:           {frame.get('function')} ({frame.get('filename')}:{frame.get('lineno')})")
+            out(f"    locals:              {frame.get('vars')}")
+            trace = (event.data.get("contexts") or {}).get("trace") or {}
+            out(f"    trace id:            {trace.get('trace_id')}")
         ok = any(fb.event_id == feedback_id for fb in store.list_feedback())
     out("\ndemo " + ("succeeded" if ok else "FAILED: the feedback did not arrive"))
     return 0 if ok else 1
