@@ -38,6 +38,7 @@ PUBLIC_NAMES = [
     "Options",
     "PropagationContext",
     "RateLimitedError",
+    "RetryPolicy",
     "RateLimiter",
     "SDKDisabledError",
     "Scope",

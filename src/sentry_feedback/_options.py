@@ -20,7 +20,38 @@ if TYPE_CHECKING:
 #: Options that take a sequence; ``build`` turns lists into tuples so Options stays hashable and frozen.
 _SEQUENCE_OPTIONS = ("in_app_include", "in_app_exclude", "ignore_errors", "integrations")
 
-__all__ = ["Options"]
+__all__ = ["Options", "RetryPolicy"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How envelopes that hit a network error are retried: exponential backoff with jitter.
+
+    Attempt ``n`` (1-based) waits ``min(initial * 2 ** (n - 1), maximum)`` seconds, give or
+    take ``jitter`` (a fraction). After ``max_attempts`` sends an envelope is given up:
+    counted as ``network_error``, or, with ``cache_dir``, left on disk for the next start.
+
+    >>> RetryPolicy(max_attempts=3).delay(2) <= 2.0 * 1.25
+    True
+    """
+
+    max_attempts: int = 4
+    initial: float = 1.0
+    maximum: float = 30.0
+    jitter: float = 0.25
+
+    def __post_init__(self) -> None:
+        _check_int("retry.max_attempts", self.max_attempts, 1, None)
+        _check_number("retry.initial", self.initial, 0.0, None)
+        _check_number("retry.maximum", self.maximum, 0.0, None)
+        _check_number("retry.jitter", self.jitter, 0.0, 1.0)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after the ``attempt``-th failed send."""
+        import random
+
+        base: float = min(self.initial * 2.0 ** max(attempt - 1, 0), self.maximum)
+        return max(base * (1.0 + self.jitter * (2.0 * random.random() - 1.0)), 0.0)
 
 MiB = 1024 * 1024
 
@@ -63,6 +94,15 @@ class Options:
     integrations: tuple[Integration, ...] = ()
     default_integrations: bool = True
     event_scrubber: EventScrubber | bool = True
+    cache_dir: str | None = None
+    max_cache_items: int = 100
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy())
+    http_proxy: str | None = None
+    https_proxy: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    keep_alive: bool = True
+    spotlight: bool | str = False
 
     @classmethod
     def build(cls, dsn: str | Dsn | None = None, **options: Any) -> Options:
@@ -93,7 +133,18 @@ class Options:
         return instance
 
     def _validate(self) -> None:
-        for name in ("release", "environment", "dist", "server_name", "ca_certs"):
+        for name in (
+            "release",
+            "environment",
+            "dist",
+            "server_name",
+            "ca_certs",
+            "cache_dir",
+            "http_proxy",
+            "https_proxy",
+            "cert_file",
+            "key_file",
+        ):
             _check_type(name, getattr(self, name), (str, type(None)))
         for name in (
             "debug",
@@ -103,6 +154,7 @@ class Options:
             "include_source_context",
             "attach_stacktrace",
             "default_integrations",
+            "keep_alive",
         ):
             _check_type(name, getattr(self, name), (bool,))
         self._validate_sequences()
@@ -117,6 +169,13 @@ class Options:
         _check_int("transport_queue_size", self.transport_queue_size, 1, None)
         _check_int("compression_level", self.compression_level, 0, 9)
         _check_int("max_attachment_size", self.max_attachment_size, 0, None)
+        _check_int("max_cache_items", self.max_cache_items, 1, None)
+        if not isinstance(self.retry, RetryPolicy):
+            raise ValueError("option 'retry' must be a RetryPolicy")
+        if not isinstance(self.spotlight, (bool, str)):
+            raise ValueError("option 'spotlight' must be True, False or a URL")
+        if self.key_file is not None and self.cert_file is None:
+            raise ValueError("option 'key_file' needs 'cert_file'")
         if self.transport is not None and not callable(self.transport) and not _is_transport(self.transport):
             raise ValueError("option 'transport' must be a Transport, a Transport subclass or a callable")
 
