@@ -260,7 +260,8 @@ def test_send_feedback_network_error() -> None:
     def unreachable(envelope: sf.Envelope) -> None:
         raise sf.TransportError("connection refused")
 
-    client = sf.init(transport=MockTransport(unreachable))
+    transport = MockTransport(unreachable)
+    client = sf.init(transport=transport, retry=sf.RetryPolicy(max_attempts=3, initial=0.01))
     with pytest.raises(sf.NetworkError):
         sf.send_feedback("hi", attachments=[sf.Attachment(b"1234", filename="a")], timeout=5)
     assert client.client_reports.totals() == {

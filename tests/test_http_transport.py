@@ -169,7 +169,9 @@ def test_connection_refused_is_a_network_error() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again below: nothing listens there
-    client = sf.init(f"http://public@127.0.0.1:{port}/1", http_timeout=2)
+    client = sf.init(
+        f"http://public@127.0.0.1:{port}/1", http_timeout=2, retry=sf.RetryPolicy(max_attempts=2, initial=0.01)
+    )
     assert sf.capture_feedback("nobody home", attachments=[sf.Attachment(b"ab", filename="a")]) is not None
     assert sf.flush(5)
     assert client.client_reports.totals() == {

@@ -61,7 +61,7 @@ def init(dsn: str | Dsn | None = None, **options: Any) -> Client:
     ``dsn`` falls back to ``SENTRY_DSN``; without a DSN (and without a ``transport``)
     the SDK is disabled and captures return ``None``. Raises ``ValueError`` for a
     malformed DSN or option value and ``TypeError`` for an unknown option.
-    A previous client is closed without waiting (what it had queued still goes out).
+    A previous client stops taking captures; what it had queued still goes out.
     """
     global _atexit_registered
     client = Client(Options.build(dsn, **options))
@@ -69,7 +69,7 @@ def init(dsn: str | Dsn | None = None, **options: Any) -> Client:
     previous = get_client()
     set_client(client)
     if previous is not client:
-        previous.close(timeout=0)
+        previous._retire()
     if not _atexit_registered:
         atexit.register(_shutdown)
         _atexit_registered = True

@@ -27,7 +27,7 @@ from ._scope import Scope, merge_into_event
 from ._scrubber import EventScrubber
 from ._stacktrace import StackOptions, exceptions_from_error, stacktrace_from_frame
 from ._tracing import PropagationContext
-from ._transport import Transport, make_transport
+from ._transport import FunctionTransport, Transport, make_transport
 from ._types import Event, EventProcessor, Hint, Level
 from ._version import __version__
 from .exceptions import (
@@ -74,6 +74,9 @@ class Client:
         #: The rate limits the server announced to this client.
         self.rate_limiter = RateLimiter()
         self.transport: Transport | None = make_transport(self.options)
+        if self.transport is None and self.options.spotlight:
+            # Spotlight alone (local debugging without a DSN): envelopes go to the sidecar only.
+            self.transport = FunctionTransport(lambda envelope: None)
         self._dispatcher = (
             Dispatcher(self.transport, self.options, self.client_reports, self.rate_limiter) if self.transport else None
         )
@@ -93,6 +96,7 @@ class Client:
         #: The enabled integrations by identifier (none for a disabled client).
         self.integrations: dict[str, Integration] = {}
         if self._dispatcher is not None:
+            self._dispatcher.start_drain()
             wanted = default_integrations() if options.default_integrations else []
             self.integrations = setup_integrations(self, [*wanted, *options.integrations])
         self._sdk = {
@@ -462,9 +466,14 @@ class Client:
             return True
         return self._dispatcher.flush(self.options.shutdown_timeout if timeout is None else timeout)
 
+    def _retire(self) -> None:
+        """Stop taking captures but keep sending what is queued (``init`` made a newer client)."""
+        if self._dispatcher is not None:
+            self._dispatcher.retire()
+
     def close(self, timeout: float | None = None) -> bool:
         """Flush within ``timeout`` (default ``shutdown_timeout``) and stop sending. Idempotent."""
-        if self._dispatcher is None or self._dispatcher.closed:
+        if self._dispatcher is None:
             return True
         return self._dispatcher.close(self.options.shutdown_timeout if timeout is None else timeout)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections import Counter
 from typing import Any
 
@@ -27,9 +29,18 @@ class DiscardReason:
 
 
 class ClientReportRecorder:
-    """Thread-safe counts of dropped items by ``(reason, category)``, read and reset atomically."""
+    """Thread-safe counts of dropped items by ``(reason, category)``, read and reset atomically.
+
+    A forked child starts with a new lock and no counts: what the parent recorded is the
+    parent's to report (the child reporting it too would count it twice).
+    """
 
     def __init__(self) -> None:
+        self._init_state()
+        _recorders.add(self)
+
+    def _init_state(self) -> None:
+        # Also runs in a forked child, where the parent's lock may be held by a thread that no longer exists.
         self._lock = threading.Lock()
         self._counts: Counter[tuple[str, str]] = Counter()
         self._total: Counter[tuple[str, str]] = Counter()
@@ -71,3 +82,17 @@ class ClientReportRecorder:
         """Everything recorded since this recorder was made (never reset): for tests and debugging."""
         with self._lock:
             return dict(self._total)
+
+
+# One at-fork hook for all recorders (hooks cannot be unregistered; a client, even a
+# disabled one, makes a recorder), holding them weakly.
+_recorders: weakref.WeakSet[ClientReportRecorder] = weakref.WeakSet()
+
+
+def _reset_in_child() -> None:
+    for recorder in list(_recorders):
+        recorder._init_state()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_reset_in_child)

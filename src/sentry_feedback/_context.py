@@ -52,7 +52,8 @@ def _reset_roots_in_child() -> None:
     _root_isolation.set_propagation_context(PropagationContext())
 
 
-os.register_at_fork(after_in_child=_reset_roots_in_child)
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_reset_roots_in_child)
 
 
 def get_global_scope() -> Scope:

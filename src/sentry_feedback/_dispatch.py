@@ -8,15 +8,18 @@ answers, which the server counts itself).
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._cache import CachedEnvelope, EnvelopeCache
 from ._client_reports import ClientReportRecorder, DiscardReason
 from ._envelope import Envelope, EnvelopeItem
 from ._ratelimit import RateLimiter
+from ._spotlight import SpotlightSender
 from ._transport import OK, Transport, TransportResponse
 from ._worker import BackgroundWorker
 from .exceptions import (
@@ -38,6 +41,8 @@ logger = logging.getLogger("sentry_feedback")
 #: Item types that carry an event; their attachments are dropped with them.
 EVENT_ITEM_TYPES = frozenset({"event", "feedback", "transaction"})
 CLIENT_REPORT_INTERVAL = 30.0
+#: Pause between two envelopes sent from the offline cache.
+DRAIN_INTERVAL = 0.1
 
 
 class DeliveryTicket:
@@ -61,8 +66,17 @@ class DeliveryTicket:
 
 
 class _Task(NamedTuple):
-    envelope: Envelope | None  # None: send pending client reports now
+    envelope: Envelope | None  # None: a control task (see kind)
     ticket: DeliveryTicket | None = None
+    attempt: int = 1
+    cached: CachedEnvelope | None = None
+    kind: str = "send"  # "send", "reports" (send pending client reports now), "drain" (the offline cache)
+
+
+class _Sent(enum.Enum):
+    DELIVERED = "delivered"
+    FINAL = "final"  # an answer that ends it: dropped and counted (or counted by the server)
+    NETWORK = "network"  # not reached: may be tried again
 
 
 def record_dropped_items(recorder: ClientReportRecorder, reason: str, items: list[EnvelopeItem]) -> None:
@@ -93,6 +107,16 @@ class Dispatcher:
         self._send_reports = options.send_client_reports
         self._max_attachment_size = options.max_attachment_size
         self._last_report = time.monotonic()
+        self._retry = options.retry
+        self._cache: EnvelopeCache | None = None
+        if options.cache_dir is not None:
+            try:
+                self._cache = EnvelopeCache(options.cache_dir, options.max_cache_items, recorder)
+            except OSError as exc:
+                logger.error("cannot use cache_dir %r (%s); envelopes are kept in memory only", options.cache_dir, exc)
+        self._spotlight = SpotlightSender.from_option(options.spotlight)
+        self._drain_failures = 0
+        self._finished = False
         self._worker: BackgroundWorker[_Task] = BackgroundWorker(
             self._handle,
             max_size=options.transport_queue_size,
@@ -116,19 +140,73 @@ class Dispatcher:
         return False
 
     def flush(self, timeout: float) -> bool:
-        """Send what is queued, then pending client reports; ``True`` if all was handled in time."""
+        """Send what is queued, then pending client reports; ``True`` if all was handled in time.
+
+        Envelopes waiting for a retry count as queued; the offline cache's background
+        drain does not.
+        """
         if self._send_reports and self.recorder.has_pending():
-            self._worker.submit(_Task(None))
+            self._worker.submit(_Task(None, kind="reports"))
         return self._worker.flush(timeout)
 
+    def start_drain(self) -> None:
+        """Send what earlier runs left in the offline cache, in the background, about 100 ms apart."""
+        if self._cache is not None:
+            self._worker.submit_later(_Task(None, kind="drain"), 0.0, background=True)
+
+    def retire(self) -> None:
+        """Refuse new envelopes but keep sending what is queued (a newer client took over)."""
+        self._worker.shutdown(0.0)
+
     def close(self, timeout: float) -> bool:
-        """Flush within ``timeout`` and stop the worker; the transport is closed once idle."""
+        """Flush within ``timeout`` and stop; what is left is kept on disk (``cache_dir``) or counted.
+
+        Idempotent: a second call returns ``True`` at once.
+        """
+        if self._finished:
+            return True
+        self._finished = True
         if self._send_reports and self.recorder.has_pending():
-            self._worker.submit(_Task(None))
+            self._worker.submit(_Task(None, kind="reports"))
         flushed = self._worker.shutdown(timeout)
+        for task in self._worker.take_pending():
+            self._abandon(task)
+        if self._cache is not None and self._send_reports and self.recorder.has_pending():
+            self._cache_reports()
         if flushed:
             self.transport.close()
         return flushed
+
+    def _abandon(self, task: _Task) -> None:
+        """Account for a task still waiting at shutdown: to disk with a cache, else counted as lost."""
+        envelope = task.envelope
+        if task.kind != "send" or envelope is None:
+            return
+        if task.cached is not None:
+            return  # released to the cache before its retry was scheduled: the next start sends it
+        if self._cache is not None:
+            try:
+                self._cache.release(
+                    self._cache.store(Envelope(envelope.headers, self._materialize(envelope.items)).serialize())
+                )
+                return
+            except Exception:
+                logger.warning("could not keep envelope %s in the cache", envelope.event_id, exc_info=True)
+        logger.warning("envelope %s was not sent before shutdown", envelope.event_id)
+        record_dropped_items(self.recorder, DiscardReason.NETWORK_ERROR, envelope.items)
+        if task.ticket is not None:
+            task.ticket.resolve(NetworkError("not sent before shutdown", event_id=envelope.event_id))
+
+    def _cache_reports(self) -> None:
+        """Keep the counts that could not be sent for the next start."""
+        report = self.recorder.take()
+        if report is None or self._cache is None:
+            return
+        try:
+            data = Envelope({}, [EnvelopeItem.from_json("client_report", report)]).serialize()
+            self._cache.release(self._cache.store(data))
+        except OSError:
+            self.recorder.restore(report)
 
     @property
     def closed(self) -> bool:
@@ -138,12 +216,19 @@ class Dispatcher:
     # -- worker side -----------------------------------------------------------------------------
 
     def _handle(self, task: _Task) -> None:
-        if task.envelope is None:
+        if task.kind == "reports":
             self._send_reports_alone(force=True)
             return
+        if task.kind == "drain":
+            self._drain()
+            return
+        assert task.envelope is not None
         ticket = task.ticket or DeliveryTicket()
         try:
-            self._deliver(task.envelope, ticket)
+            if task.attempt == 1:
+                self._deliver(task.envelope, ticket)
+            else:
+                self._retry_send(task, ticket)
         except Exception as exc:
             logger.exception("internal error while sending envelope %s", task.envelope.event_id)
             record_dropped_items(self.recorder, DiscardReason.INTERNAL_SDK_ERROR, task.envelope.items)
@@ -176,11 +261,33 @@ class Dispatcher:
             ticket.resolve(FeedbackDroppedError("nothing left to send", reason="empty", event_id=event_id))
             return
 
-        report = self._take_report()
-        if report is not None:
-            items.append(EnvelopeItem.from_json("client_report", report))
-        outgoing = Envelope({**envelope.headers, "sent_at": rfc3339_now()}, items)
-        self._send(outgoing, ticket, report)
+        outgoing = Envelope(envelope.headers, items)
+        cached = self._persist(outgoing)
+        self._send(outgoing, ticket, 1, cached)
+        if self._spotlight is not None:
+            self._spotlight.send(outgoing)
+
+    def _persist(self, envelope: Envelope) -> CachedEnvelope | None:
+        """Write ``envelope`` to the offline cache (claimed by us) before sending it."""
+        if self._cache is None:
+            return None
+        try:
+            return self._cache.store(envelope.serialize())
+        except OSError as exc:
+            logger.warning("could not write envelope %s to the cache (%s); sending anyway", envelope.event_id, exc)
+            return None
+
+    def _retry_send(self, task: _Task, ticket: DeliveryTicket) -> None:
+        envelope = task.envelope
+        assert envelope is not None
+        cached = task.cached
+        if cached is not None:
+            cached = self._cache.claim(cached.free_path) if self._cache is not None else None
+            if cached is None:
+                # Another process claimed it from the cache and is sending it.
+                ticket.resolve(None)
+                return
+        self._send(envelope, ticket, task.attempt, cached)
 
     def _drop_rate_limited(self, items: list[EnvelopeItem]) -> list[EnvelopeItem]:
         limiter = self.limiter
@@ -227,25 +334,96 @@ class Dispatcher:
             self._last_report = time.monotonic()
         return report
 
-    def _send(self, envelope: Envelope, ticket: DeliveryTicket, report: dict[str, Any] | None) -> None:
+    def _send(self, envelope: Envelope, ticket: DeliveryTicket, attempt: int, cached: CachedEnvelope | None) -> _Sent:
+        """Send once with a client report attached; settle, retry or keep the envelope by the outcome."""
         event_id = envelope.event_id
+        report = self._take_report()
+        items = list(envelope.items)
+        if report is not None:
+            items.append(EnvelopeItem.from_json("client_report", report))
+        outgoing = Envelope({**envelope.headers, "sent_at": rfc3339_now()}, items)
         try:
-            response = self.transport.send(envelope) or OK
+            response = self.transport.send(outgoing) or OK
         except TransportError as exc:
-            logger.warning("could not send envelope %s: %s", event_id, exc)
-            self._failed(envelope, report, DiscardReason.NETWORK_ERROR)
-            ticket.resolve(NetworkError(str(exc), event_id=event_id))
-            return
+            if report is not None:
+                self.recorder.restore(report)
+            self._network_failure(envelope, ticket, attempt, cached, exc)
+            return _Sent.NETWORK
         except Exception as exc:
             logger.exception("transport failed to send envelope %s", event_id)
             self._failed(envelope, report, DiscardReason.INTERNAL_SDK_ERROR)
+            if cached is not None and self._cache is not None:
+                self._cache.remove(cached)
             ticket.resolve(
                 FeedbackDroppedError(
                     f"transport error: {exc}", reason=DiscardReason.INTERNAL_SDK_ERROR, event_id=event_id
                 )
             )
+            return _Sent.FINAL
+        if cached is not None and self._cache is not None:
+            self._cache.remove(cached)  # any answer is final
+        return self._outcome(envelope, ticket, report, response)
+
+    def _network_failure(
+        self, envelope: Envelope, ticket: DeliveryTicket, attempt: int, cached: CachedEnvelope | None, exc: Exception
+    ) -> None:
+        event_id = envelope.event_id
+        if cached is not None and self._cache is not None:
+            self._cache.release(cached)
+        if attempt < self._retry.max_attempts and not self._worker.closed:
+            delay = self._retry.delay(attempt)
+            logger.info("could not send envelope %s (%s); retry %d in %.1f s", event_id, exc, attempt, delay)
+            self._worker.submit_later(_Task(envelope, ticket, attempt + 1, cached), delay)
             return
-        self._outcome(envelope, ticket, report, response)
+        if cached is not None:
+            logger.warning("could not send envelope %s (%s); it stays in the cache for later", event_id, exc)
+            ticket.resolve(NetworkError(f"{exc} (kept in the offline cache)", event_id=event_id))
+            return
+        logger.warning("could not send envelope %s after %d attempt(s): %s", event_id, attempt, exc)
+        record_dropped_items(self.recorder, DiscardReason.NETWORK_ERROR, envelope.items)
+        ticket.resolve(NetworkError(str(exc), event_id=event_id))
+
+    # -- the offline cache's drain --------------------------------------------------------------
+
+    def _drain(self) -> None:
+        cache = self._cache
+        if cache is None or self._worker.closed:
+            return
+        cache.recover_stale_claims()
+        pause = self._rate_limit_pause()
+        if pause > 0:
+            self._worker.submit_later(_Task(None, kind="drain"), pause, background=True)
+            return
+        cached = cache.claim_next()
+        if cached is None:
+            return
+        envelope = cache.read(cached)
+        if envelope is None:
+            self._worker.submit_later(_Task(None, kind="drain"), DRAIN_INTERVAL, background=True)
+            return
+        if not any(item.type != "client_report" for item in envelope.items):
+            # Counts kept at an earlier shutdown: merge them into this run's report.
+            for item in envelope.items:
+                self.recorder.restore(item.get_json())
+            cache.remove(cached)
+            self._worker.submit_later(_Task(None, kind="drain"), 0.0, background=True)
+            return
+        # The last attempt: a network error leaves the file in the cache, and the drain backs off.
+        sent = self._send(envelope, DeliveryTicket(), self._retry.max_attempts, cached)
+        if sent is _Sent.NETWORK:
+            self._drain_failures += 1
+            delay = self._retry.delay(self._drain_failures)
+        else:
+            self._drain_failures = 0
+            delay = DRAIN_INTERVAL
+        self._worker.submit_later(_Task(None, kind="drain"), delay, background=True)
+
+    def _rate_limit_pause(self) -> float:
+        """Seconds to wait while everything (or feedback and errors) is rate limited."""
+        limiter = self.limiter
+        if not limiter.is_any_limited():
+            return 0.0
+        return min(limiter.retry_after("feedback"), limiter.retry_after("error"))
 
     def _outcome(
         self,
@@ -253,13 +431,13 @@ class Dispatcher:
         ticket: DeliveryTicket,
         report: dict[str, Any] | None,
         response: TransportResponse,
-    ) -> None:
+    ) -> _Sent:
         event_id = envelope.event_id
         status = response.status
         self.limiter.update(status, response.headers)
         if 200 <= status < 300:
             ticket.resolve(None)
-            return
+            return _Sent.DELIVERED
         if status == 429:
             # The server counts what it rate-limits: no client report, and no retry.
             if report is not None:
@@ -275,7 +453,7 @@ class Dispatcher:
                     event_id=event_id,
                 )
             )
-            return
+            return _Sent.FINAL
         if status == 413:
             size = sum(len(item.payload) for item in envelope.items)
             logger.error("envelope %s (about %d bytes) is too large for the server (413); dropped", event_id, size)
@@ -284,6 +462,7 @@ class Dispatcher:
             logger.warning("server answered %d to envelope %s: %s", status, event_id, detail)
         self._failed(envelope, report, DiscardReason.SEND_ERROR)
         ticket.resolve(ServerError(f"the server answered HTTP {status}", status=status, event_id=event_id))
+        return _Sent.FINAL
 
     def _failed(self, envelope: Envelope, report: dict[str, Any] | None, reason: str) -> None:
         record_dropped_items(self.recorder, reason, envelope.items)

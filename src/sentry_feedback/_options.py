@@ -53,6 +53,7 @@ class RetryPolicy:
         base: float = min(self.initial * 2.0 ** max(attempt - 1, 0), self.maximum)
         return max(base * (1.0 + self.jitter * (2.0 * random.random() - 1.0)), 0.0)
 
+
 MiB = 1024 * 1024
 
 

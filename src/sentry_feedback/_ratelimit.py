@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 
 __all__ = ["RateLimiter"]
@@ -86,13 +88,20 @@ def parse_retry_after(value: str, now: float | None = None) -> float | None:
 class RateLimiter:
     """Deadlines per data category plus one for all categories; never shortened.
 
-    ``clock`` is a monotonic clock in seconds (injectable for tests).
+    ``clock`` is a monotonic clock in seconds (injectable for tests). A forked child keeps
+    the parent's limits (they still apply to it) under a new lock.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._deadlines: dict[str, float] = {}
+        _limiters.add(self)
+
+    def _reinit_in_child(self) -> None:
+        # The parent's lock may be held by a thread that does not exist in the child.
+        self._lock = threading.Lock()
+        self._deadlines = dict(self._deadlines)
 
     def update(self, status: int, headers: Mapping[str, str]) -> None:
         """Learn limits from a response's status and headers (any status, 200 included)."""
@@ -134,6 +143,20 @@ class RateLimiter:
         now = self._clock()
         with self._lock:
             return {k: d - now for k, d in self._deadlines.items() if d > now}
+
+
+# One at-fork hook for all limiters (hooks cannot be unregistered; every client, even a
+# disabled one, makes a limiter), holding them weakly.
+_limiters: weakref.WeakSet[RateLimiter] = weakref.WeakSet()
+
+
+def _reinit_in_child() -> None:
+    for limiter in list(_limiters):
+        limiter._reinit_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_reinit_in_child)
 
 
 def _get(headers: Mapping[str, str], name: str) -> str | None:

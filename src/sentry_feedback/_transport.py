@@ -7,15 +7,19 @@ Queueing, rate limits and client reports are the same for every transport and li
 
 from __future__ import annotations
 
+import base64
 import gzip
+import ipaddress
 import logging
 import os
+import socket
+import urllib.parse
 import weakref
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._dsn import USER_AGENT, Dsn
 from .exceptions import TransportError
@@ -76,9 +80,26 @@ class FunctionTransport(Transport):
 class HttpTransport(Transport):
     """POSTs envelopes to the DSN's envelope endpoint with urllib3.
 
-    One keep-alive connection pool, certifi's CA bundle (or ``ca_certs``), gzip bodies
-    at ``compression_level`` (0 sends them uncompressed), ``X-Sentry-Auth`` and
-    ``User-Agent`` headers. urllib3's own retries are off: the dispatcher decides.
+    One keep-alive connection pool, gzip bodies at ``compression_level`` (0 sends them
+    uncompressed), ``X-Sentry-Auth`` and ``User-Agent`` headers. urllib3's own retries
+    are off: the dispatcher decides.
+
+    **TLS.** Certificates are always verified. The CA bundle is the ``ca_certs`` option,
+    else the ``SSL_CERT_FILE`` environment variable, else ``REQUESTS_CA_BUNDLE``, else
+    certifi's bundle. ``cert_file`` (with ``key_file`` when the key is a separate file)
+    is presented as the client certificate.
+
+    **Proxy.** An ``http`` DSN uses the ``http_proxy`` option; an ``https`` DSN uses
+    ``https_proxy``, falling back to ``http_proxy``. HTTPS goes through the proxy in a
+    ``CONNECT`` tunnel. An empty string means "no proxy", whatever the environment says.
+    When the options are ``None``, the environment variables ``https_proxy`` /
+    ``HTTPS_PROXY`` (for an ``https`` DSN) and ``http_proxy`` / ``HTTP_PROXY`` apply,
+    unless ``no_proxy`` / ``NO_PROXY`` names the DSN's host. Credentials in the proxy
+    URL (``http://user:pass@proxy:3128``) are sent as ``Proxy-Authorization: Basic``
+    and are never logged.
+
+    **Keep-alive.** With ``keep_alive`` (the default) the sockets have ``SO_KEEPALIVE``
+    set, and TCP keep-alive probes every 10 s after 45 s idle where the platform allows.
     """
 
     def __init__(self, options: Options) -> None:
@@ -95,24 +116,62 @@ class HttpTransport(Transport):
         # Imported here so that importing the SDK stays cheap for applications.
         import certifi
         import urllib3
+        from urllib3.connection import HTTPConnection
 
         self._network_errors = (urllib3.exceptions.HTTPError, OSError, zlib.error)
         timeout = urllib3.Timeout(connect=options.http_timeout, read=options.http_timeout)
-        pool_options: dict[str, object] = {"num_pools": 2, "maxsize": 1, "timeout": timeout, "retries": False}
-        if self._dsn.scheme == "https":
-            pool_options["ca_certs"] = options.ca_certs or certifi.where()
-            pool_options["cert_reqs"] = "CERT_REQUIRED"
-        self._pool = urllib3.PoolManager(**pool_options)  # type: ignore[arg-type]
+        pool_options: dict[str, Any] = {
+            "num_pools": 2,
+            "maxsize": 1,
+            "timeout": timeout,
+            "retries": False,
+            # Passed for http DSNs too: urllib3 drops them for plain http pools and uses them
+            # for an https proxy.
+            "ca_certs": _ca_bundle(options.ca_certs) or certifi.where(),
+            "cert_reqs": "CERT_REQUIRED",
+        }
+        if options.cert_file is not None:
+            pool_options["cert_file"] = options.cert_file
+            pool_options["key_file"] = options.key_file
+        if options.keep_alive:
+            pool_options["socket_options"] = [*HTTPConnection.default_socket_options, *_keep_alive_socket_options()]
 
-        # A forked child must not write to the parent's keep-alive socket: give it its own pool.
+        #: Strings that must never appear in a log message or error: the proxy's credentials.
+        self._secrets: tuple[str, ...] = ()
+        #: The proxy URL without credentials (None: direct), for messages.
+        self._proxy: str | None = None
+        proxy = _resolve_proxy(self._dsn, options)
+        if proxy is not None:
+            self._proxy, user, password, source = proxy
+            pool_options["proxy_url"] = self._proxy
+            if user is not None:
+                auth = f"{user}:{password or ''}"
+                pool_options["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=auth)
+                self._secrets = _credential_forms(auth)
+            logger.debug("sending to %s through the proxy %s (%s)", self._dsn.netloc, self._proxy, source)
+
+        def new_pool() -> urllib3.PoolManager:
+            if "proxy_url" in pool_options:
+                return urllib3.ProxyManager(**pool_options)
+            return urllib3.PoolManager(**pool_options)
+
+        self._pool = new_pool()
+
+        # A forked child must not write to the parent's keep-alive socket: give it its own pool
+        # (or proxy manager), built exactly like this one.
         ref = weakref.ref(self)
 
         def new_pool_in_child() -> None:
             transport = ref()
             if transport is not None:
-                transport._pool = urllib3.PoolManager(**pool_options)  # type: ignore[arg-type]
+                transport._pool = new_pool()
 
         os.register_at_fork(after_in_child=new_pool_in_child)
+
+    @property
+    def proxy(self) -> str | None:
+        """The proxy URL in use, without its credentials; ``None`` when sending directly."""
+        return self._proxy
 
     def send(self, envelope: Envelope) -> TransportResponse | None:
         """Serialize, compress and POST ``envelope``; return the server's answer."""
@@ -124,12 +183,19 @@ class HttpTransport(Transport):
         try:
             response = self._pool.request("POST", self._url, body=body, headers=headers, retries=False, redirect=False)
         except self._network_errors as exc:
-            raise TransportError(f"could not send to {self._dsn.netloc}: {exc}") from exc
+            via = f" through the proxy {self._proxy}" if self._proxy is not None else ""
+            message = self._redact(f"could not send to {self._dsn.netloc}{via}: {exc}")
+            raise TransportError(message) from exc
         return TransportResponse(response.status, dict(response.headers.items()), response.data or b"")
 
     def close(self) -> None:
         """Close the pooled connections."""
         self._pool.clear()
+
+    def _redact(self, message: str) -> str:
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+        return message
 
 
 def make_transport(options: Options) -> Transport | None:
@@ -147,3 +213,173 @@ def make_transport(options: Options) -> Transport | None:
     if options.dsn is not None:
         return HttpTransport(options)
     return None
+
+
+#: TCP keep-alive timing where the platform lets us set it: first probe after 45 s idle,
+#: then every 10 s, giving up after 6 unanswered probes.
+_KEEPALIVE_IDLE = 45
+_KEEPALIVE_INTERVAL = 10
+_KEEPALIVE_COUNT = 6
+
+
+def _keep_alive_socket_options() -> list[tuple[int, int, int]]:
+    """``SO_KEEPALIVE`` plus the TCP keep-alive timers this platform has."""
+    opts = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    # TCP_KEEPIDLE on Linux and Windows; macOS calls the same timer TCP_KEEPALIVE.
+    idle = getattr(socket, "TCP_KEEPIDLE", None)
+    if idle is None and hasattr(socket, "TCP_KEEPALIVE"):
+        idle = socket.TCP_KEEPALIVE
+    for name, value in ((idle, _KEEPALIVE_IDLE), (getattr(socket, "TCP_KEEPINTVL", None), _KEEPALIVE_INTERVAL)):
+        if name is not None:
+            opts.append((socket.IPPROTO_TCP, name, value))
+    if hasattr(socket, "TCP_KEEPCNT"):
+        opts.append((socket.IPPROTO_TCP, socket.TCP_KEEPCNT, _KEEPALIVE_COUNT))
+    return opts
+
+
+def _ca_bundle(ca_certs: str | None) -> str | None:
+    """The CA bundle to verify with: ``ca_certs``, else ``SSL_CERT_FILE``, else ``REQUESTS_CA_BUNDLE``.
+
+    ``None`` means "use certifi's bundle".
+    """
+    return ca_certs or os.environ.get("SSL_CERT_FILE") or os.environ.get("REQUESTS_CA_BUNDLE") or None
+
+
+def _getenv(name: str) -> str | None:
+    """A proxy environment variable: the lower-case spelling wins over the upper-case one.
+
+    ``HTTP_PROXY`` is ignored in a CGI request (``REQUEST_METHOD`` set), where a client
+    controls it through the ``Proxy`` header ("httpoxy"), like urllib does.
+    """
+    value = os.environ.get(name.lower())
+    if value is None and not (name.lower() == "http_proxy" and "REQUEST_METHOD" in os.environ):
+        value = os.environ.get(name.upper())
+    return value.strip() if value is not None else None
+
+
+def _choose_proxy(dsn: Dsn, *, http_proxy: str | None, https_proxy: str | None) -> tuple[str | None, str]:
+    """The proxy URL for ``dsn`` (``None``: connect directly) and where it came from, for messages.
+
+    The options win: ``https_proxy`` then ``http_proxy`` for an https DSN, ``http_proxy``
+    for an http one; an empty string stops the search (no proxy). When every option that
+    applies is ``None``, the environment variables decide, and ``no_proxy`` is honoured.
+    """
+    names = ("https_proxy", "http_proxy") if dsn.scheme == "https" else ("http_proxy",)
+    given = {"http_proxy": http_proxy, "https_proxy": https_proxy}
+    for name in names:
+        value = given[name]
+        if value is not None:
+            return (value or None), f"option {name!r}"
+    host = dsn.host[1:-1] if dsn.host.startswith("[") else dsn.host
+    port = dsn.port if dsn.port is not None else (443 if dsn.scheme == "https" else 80)
+    no_proxy = _getenv("no_proxy")
+    if no_proxy and _bypasses_proxy(host, port, no_proxy):
+        return None, "environment variable NO_PROXY"
+    for name in names:
+        value = _getenv(name)
+        if value:
+            return value, f"environment variable {name.upper()}"
+    return None, "environment"
+
+
+def _bypasses_proxy(host: str, port: int, no_proxy: str) -> bool:
+    """Whether ``no_proxy`` (comma-separated) names ``host``/``port``.
+
+    Entries are ``*`` (everything), host names (``example.com`` also matches its
+    subdomains, and so does ``.example.com``), IP addresses, networks in CIDR notation
+    (``10.0.0.0/8``), and any of these with ``:port``. Matching ignores case.
+    """
+    host = host.lower().rstrip(".")
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for raw in no_proxy.split(","):
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        name, entry_port = entry, None
+        if entry.startswith("["):  # [v6]:port or [v6]
+            name, _, rest = entry[1:].partition("]")
+            entry_port = rest[1:] if rest.startswith(":") else None
+        elif entry.count(":") == 1:  # host:port (several colons: a bare IPv6 address)
+            name, _, entry_port = entry.partition(":")
+        if entry_port is not None and entry_port != str(port):
+            continue
+        if "/" in name:
+            try:
+                network = ipaddress.ip_network(name, strict=False)
+            except ValueError:
+                continue
+            if address is not None and address.version == network.version and address in network:
+                return True
+            continue
+        if address is not None:
+            try:
+                if ipaddress.ip_address(name) == address:
+                    return True
+            except ValueError:
+                pass
+            continue
+        name = name.lstrip("*").lstrip(".").rstrip(".")
+        if name and (host == name or host.endswith("." + name)):
+            return True
+    return False
+
+
+def _resolve_proxy(dsn: Dsn, options: Options) -> tuple[str, str | None, str | None, str] | None:
+    """``(proxy URL without credentials, user, password, where it came from)``, or ``None`` for no proxy.
+
+    A bad proxy in an option raises ``ValueError``; a bad one in the environment is
+    logged and ignored (sending directly), so that it cannot break ``init``.
+    """
+    proxy, source = _choose_proxy(dsn, http_proxy=options.http_proxy, https_proxy=options.https_proxy)
+    if proxy is None:
+        return None
+    try:
+        return (*_split_proxy_url(proxy), source)
+    except ValueError as exc:
+        if source.startswith("option"):
+            raise ValueError(f"{source}: {exc}") from None
+        logger.warning("ignoring the %s: %s", source, exc)
+        return None
+
+
+def _split_proxy_url(proxy: str) -> tuple[str, str | None, str | None]:
+    """``(url without credentials, user, password)`` for a proxy URL; ``http://`` is assumed.
+
+    Raises ``ValueError`` (with the credentials redacted) for a scheme urllib3 cannot use
+    or a URL without a host.
+    """
+    if "://" not in proxy:
+        proxy = f"http://{proxy}"
+    parts = urllib.parse.urlsplit(proxy)
+    scheme = parts.scheme.lower()
+    shown = _without_credentials(parts)
+    if scheme not in ("http", "https"):
+        raise ValueError(f"unsupported proxy {shown}: the scheme must be http or https")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"invalid proxy {shown}: bad port") from None
+    if not parts.hostname:
+        raise ValueError(f"invalid proxy {shown}: missing host")
+    del port
+    user = urllib.parse.unquote(parts.username) if parts.username is not None else None
+    password = urllib.parse.unquote(parts.password) if parts.password is not None else None
+    return shown, user, password
+
+
+def _without_credentials(parts: urllib.parse.SplitResult) -> str:
+    netloc = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme.lower()}://{netloc}"
+
+
+def _credential_forms(auth: str) -> tuple[str, ...]:
+    """Every spelling of the proxy credentials ``user:password`` that could end up in a message, longest first."""
+    token = base64.b64encode(auth.encode("latin-1", "replace")).decode("ascii")
+    quoted = ":".join(urllib.parse.quote(part, safe="") for part in auth.split(":", 1))
+    forms = {form for form in (auth, quoted, token) if len(form) > 1}
+    return tuple(sorted(forms, key=len, reverse=True))

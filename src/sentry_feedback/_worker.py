@@ -8,6 +8,7 @@ and ``shutdown`` respects its deadline.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import threading
@@ -54,13 +55,18 @@ class BackgroundWorker(Generic[T]):
         def reinit_in_child() -> None:
             worker = ref()
             if worker is not None:
+                closed = worker._closed  # a worker closed before the fork stays closed in the child
                 worker._init_state()
+                worker._closed = closed
 
-        os.register_at_fork(after_in_child=reinit_in_child)
+        if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+            os.register_at_fork(after_in_child=reinit_in_child)
 
     def _init_state(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._queue: deque[T] = deque()
+        self._delayed: list[tuple[float, int, T, bool]] = []  # heap of (due, sequence, task, counted)
+        self._sequence = 0
         self._unfinished = 0
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -82,6 +88,22 @@ class BackgroundWorker(Generic[T]):
             self._cond.notify()
             return True
 
+    def submit_later(self, task: T, delay: float, *, background: bool = False) -> None:
+        """Queue ``task`` to run in ``delay`` seconds (retries, paced work); not bounded by ``max_size``.
+
+        A ``background`` task does not hold up :meth:`flush` (the offline cache's drain,
+        which may wait for a server for a long time). After :meth:`shutdown` the task is
+        still kept, so that :meth:`take_pending` can account for it.
+        """
+        with self._cond:
+            self._sequence += 1
+            heapq.heappush(self._delayed, (time.monotonic() + max(delay, 0.0), self._sequence, task, not background))
+            if not background:
+                self._unfinished += 1
+            if self._thread is None and not self._closed:
+                self._start_thread()
+            self._cond.notify()
+
     def _start_thread(self) -> None:
         thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         try:
@@ -92,28 +114,44 @@ class BackgroundWorker(Generic[T]):
             return
         self._thread = thread
 
+    def _next_task(self, now: float) -> tuple[T, bool] | None:
+        """A task that is due now (delayed ones first: they are older) and whether it counts; lock held."""
+        if self._delayed and self._delayed[0][0] <= now:
+            _, _, task, counted = heapq.heappop(self._delayed)
+            return task, counted
+        if self._queue:
+            return self._queue.popleft(), True
+        return None
+
     def _run(self) -> None:
         cond = self._cond
         while True:
+            idle = False
             with cond:
-                while not self._queue and not self._closed:
-                    idle = not cond.wait(self._idle_interval if self._on_idle else None)
-                    if idle and not self._queue and self._on_idle is not None:
+                while True:
+                    now = time.monotonic()
+                    found = self._next_task(now)
+                    if found is not None:
+                        task, counted = found
                         break
-                if not self._queue:
-                    if self._closed:
+                    if self._closed and not self._delayed:
                         return
-                    task = None
-                else:
-                    task = self._queue.popleft()
-            if task is None:
+                    if self._delayed:
+                        wait: float | None = self._delayed[0][0] - now
+                    else:
+                        wait = self._idle_interval if self._on_idle is not None else None
+                    if not cond.wait(wait) and not self._delayed and self._on_idle is not None:
+                        idle = True
+                        break
+            if idle:
                 self._call(self._on_idle)
                 continue
             self._call(self._handle, task)
-            with cond:
-                self._unfinished -= 1
-                if self._unfinished == 0:
-                    cond.notify_all()
+            if counted:
+                with cond:
+                    self._unfinished -= 1
+                    if self._unfinished == 0:
+                        cond.notify_all()
 
     def _call(self, fn: Callable[..., None] | None, *args: object) -> None:
         if fn is None:
@@ -124,7 +162,7 @@ class BackgroundWorker(Generic[T]):
             logger.exception("internal error in the background worker")
 
     def flush(self, timeout: float) -> bool:
-        """Wait until every queued task is handled; ``True`` if that happened within ``timeout`` seconds."""
+        """Wait until every queued (and delayed) task is handled; ``True`` if within ``timeout`` seconds."""
         deadline = time.monotonic() + max(timeout, 0.0)
         thread = self._thread
         if thread is None or not thread.is_alive():
@@ -139,30 +177,46 @@ class BackgroundWorker(Generic[T]):
 
     def _drain_inline(self, deadline: float) -> bool:
         # No worker thread (never started, or the interpreter is shutting down): use the caller's.
-        while time.monotonic() < deadline:
+        while True:
             with self._cond:
-                if not self._queue:
-                    return self._unfinished == 0
-                task = self._queue.popleft()
+                now = time.monotonic()
+                if not self._unfinished:
+                    return True
+                if now >= deadline:
+                    return False
+                found = self._next_task(now)
+                if found is None:
+                    due = self._delayed[0][0] if self._delayed else deadline
+                    self._cond.wait(min(due, deadline) - now)
+                    continue
+            task, counted = found
             self._call(self._handle, task)
-            with self._cond:
-                self._unfinished -= 1
-        with self._cond:
-            return not self._unfinished
+            if counted:
+                with self._cond:
+                    self._unfinished -= 1
 
     def shutdown(self, timeout: float) -> bool:
-        """Flush within ``timeout``, then stop the thread. Later submits return ``False``."""
-        deadline = time.monotonic() + max(timeout, 0.0)
+        """Flush within ``timeout``, then refuse new tasks. Later submits return ``False``.
+
+        What could not be handled in time stays queued: take it with :meth:`take_pending`.
+        """
         flushed = self.flush(timeout)
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(max(deadline - time.monotonic(), 0.0))
         return flushed
 
+    def take_pending(self) -> list[T]:
+        """Remove and return every task not started yet (queued and delayed), so the caller can account for it."""
+        with self._cond:
+            tasks = list(self._queue) + [entry[2] for entry in sorted(self._delayed)]
+            self._unfinished -= len(self._queue) + sum(1 for entry in self._delayed if entry[3])
+            self._queue.clear()
+            self._delayed.clear()
+            self._cond.notify_all()
+            return tasks
+
     def pending(self) -> int:
-        """Tasks queued or being handled."""
+        """Tasks queued, delayed or being handled."""
         with self._cond:
             return self._unfinished

@@ -15,6 +15,7 @@ import logging
 import re
 import socket
 import socketserver
+import ssl
 import threading
 import urllib.parse
 import zlib
@@ -148,6 +149,14 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         logger.debug("error while handling a request from %s", client_address, exc_info=True)
 
+    def serve_tls(self, context: ssl.SSLContext) -> None:
+        """Wrap the listening socket: accepted connections speak TLS.
+
+        The handshake is not done by ``accept`` (on the serving thread, where one slow
+        client would hold up everyone) but by the handler's thread, in :meth:`_Handler.setup`.
+        """
+        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
 
 class _Server6(_Server):
     address_family = socket.AF_INET6
@@ -160,6 +169,15 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm
     # and the peer's delayed ACK add ~40 ms to every keep-alive answer.
     disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        """Set the socket timeout and streams; on an HTTPS receiver, do the TLS handshake first."""
+        if isinstance(self.request, ssl.SSLSocket):
+            # Under the handler's timeout, before any stream is opened; a failure (say, no
+            # client certificate) ends up in handle_error and the socket is closed.
+            self.request.settimeout(self.timeout)
+            self.request.do_handshake()
+        super().setup()
 
     def version_string(self) -> str:
         """The ``Server`` header value."""
@@ -410,6 +428,10 @@ class LocalReceiver:
 
     ``port=0`` picks a free port at :meth:`start`. ``database`` is a SQLite path or
     ``":memory:"``; the store is opened by :meth:`start` and closed by :meth:`stop`.
+    With ``ssl_context`` (a server-side context with the certificate loaded, say
+    ``ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)``) it serves HTTPS, and
+    :attr:`url` and :attr:`dsn` start with ``https://``; set the context's
+    ``verify_mode`` to ``CERT_REQUIRED`` to require client certificates.
 
     >>> with LocalReceiver() as receiver:  # doctest: +SKIP
     ...     sentry_feedback.init(dsn=receiver.dsn)
@@ -434,6 +456,7 @@ class LocalReceiver:
         public_key: str = "public",
         project_id: str = "1",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if max_body_size < 0:
             raise ValueError("max_body_size must be >= 0")
@@ -443,6 +466,7 @@ class LocalReceiver:
         self._public_key = public_key
         self._project_id = str(project_id)
         self._max_body_size = max_body_size
+        self._ssl_context = ssl_context
         self._lock = threading.Lock()
         self._handled = threading.Condition(self._lock)
         self._received: list[ReceivedRequest] = []
@@ -471,6 +495,8 @@ class LocalReceiver:
             try:
                 server.server_bind()
                 server.server_activate()
+                if self._ssl_context is not None:
+                    server.serve_tls(self._ssl_context)
             except BaseException:
                 server.server_close()
                 raise
@@ -533,15 +559,19 @@ class LocalReceiver:
 
     @property
     def url(self) -> str:
-        """``http://HOST:PORT``; a wildcard host (``0.0.0.0``, ``::``) shows as the loopback address."""
+        """``http://HOST:PORT`` (``https://`` with an ``ssl_context``).
+
+        A wildcard host (``0.0.0.0``, ``::``) shows as the loopback address.
+        """
         host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(self._host, self._host)
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def dsn(self) -> str:
-        """The DSN an SDK should use: ``http://{public_key}@HOST:PORT/{project_id}``."""
+        """The DSN an SDK should use: ``http(s)://{public_key}@HOST:PORT/{project_id}``."""
         scheme, _, netloc = self.url.partition("://")
         return f"{scheme}://{self._public_key}@{netloc}/{self._project_id}"
 

@@ -1,0 +1,201 @@
+"""The offline cache: envelopes on disk until the server has given a final answer.
+
+Files in ``cache_dir``:
+
+- ``<time>-<id>.envelope``: waiting to be sent, free for any process to claim;
+- ``<time>-<id>.envelope.<pid>.sending``: claimed by process ``pid`` (atomic rename), which is
+  sending it; a claim by a process that no longer runs is taken back by the next drain;
+- ``corrupt/``: files that could not be read as envelopes, kept for inspection.
+
+Every file is written whole (temporary file, fsync, rename, fsync of the directory), so a
+crash leaves either the complete envelope or nothing. Several processes may share one
+directory: a file is sent only by the process whose rename claimed it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+from ._client_reports import ClientReportRecorder, DiscardReason
+from ._envelope import Envelope
+
+__all__: list[str] = []
+
+logger = logging.getLogger("sentry_feedback")
+
+SUFFIX = ".envelope"
+SENDING = ".sending"
+
+
+@dataclass(frozen=True)
+class CachedEnvelope:
+    """A cache file this process has claimed (``path``) and its free name (``free_path``)."""
+
+    path: str
+    free_path: str
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but not ours to signal
+        return True
+    return True
+
+
+class EnvelopeCache:
+    """A directory of envelopes, shared safely between processes."""
+
+    def __init__(self, directory: str, max_items: int, recorder: ClientReportRecorder) -> None:
+        self.directory = os.path.abspath(directory)
+        self.max_items = max_items
+        self._recorder = recorder
+        self._counter = 0
+        os.makedirs(self.directory, exist_ok=True)
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def store(self, data: bytes) -> CachedEnvelope:
+        """Write ``data`` as a new file claimed by this process; raises ``OSError`` when it cannot."""
+        self._make_room()
+        self._counter += 1
+        name = f"{time.time_ns():020d}-{os.getpid()}-{self._counter}-{os.urandom(4).hex()}{SUFFIX}"
+        free_path = os.path.join(self.directory, name)
+        claimed = self._claimed_name(free_path)
+        tmp = os.path.join(self.directory, f".tmp-{name}")
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, claimed)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        self._fsync_dir()
+        return CachedEnvelope(claimed, free_path)
+
+    def _claimed_name(self, free_path: str) -> str:
+        return f"{free_path}.{os.getpid()}{SENDING}"
+
+    def _fsync_dir(self) -> None:
+        try:
+            fd = os.open(self.directory, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def _make_room(self) -> None:
+        """Evict the oldest free files while the cache is full, counting them as ``cache_overflow``."""
+        names = self._names()
+        excess = len(names) + 1 - self.max_items
+        if excess <= 0:
+            return
+        for name in [n for n in names if n.endswith(SUFFIX)][:excess]:
+            path = os.path.join(self.directory, name)
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read()
+                os.unlink(path)
+            except OSError:
+                continue  # claimed meanwhile by another process
+            self._count(data, DiscardReason.CACHE_OVERFLOW)
+            logger.warning("offline cache is full (%d files); dropped the oldest envelope", self.max_items)
+
+    # -- claiming -------------------------------------------------------------------------------
+
+    def _names(self) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self.directory) if n.endswith((SUFFIX, SENDING)))
+        except OSError:
+            return []
+
+    def free_count(self) -> int:
+        """How many files wait to be sent."""
+        return sum(1 for n in self._names() if n.endswith(SUFFIX))
+
+    def recover_stale_claims(self) -> int:
+        """Free the files claimed by processes that no longer run; return how many."""
+        recovered = 0
+        for name in self._names():
+            if not name.endswith(SENDING):
+                continue
+            base, _, pid_text = name[: -len(SENDING)].rpartition(".")
+            if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+                continue
+            with contextlib.suppress(OSError):
+                os.rename(os.path.join(self.directory, name), os.path.join(self.directory, base))
+                recovered += 1
+        return recovered
+
+    def claim_next(self) -> CachedEnvelope | None:
+        """Claim the oldest free file, or ``None`` when there is none."""
+        for name in self._names():
+            if name.endswith(SUFFIX):
+                claimed = self.claim(os.path.join(self.directory, name))
+                if claimed is not None:
+                    return claimed
+        return None
+
+    def claim(self, free_path: str) -> CachedEnvelope | None:
+        """Claim ``free_path`` by renaming it; ``None`` if another process was first (or it is gone)."""
+        claimed = self._claimed_name(free_path)
+        try:
+            os.rename(free_path, claimed)
+        except OSError:
+            return None
+        return CachedEnvelope(claimed, free_path)
+
+    def read(self, cached: CachedEnvelope) -> Envelope | None:
+        """The claimed envelope; a file that is not one is moved to ``corrupt/`` and counted."""
+        try:
+            with open(cached.path, "rb") as fh:
+                data = fh.read()
+            return Envelope.parse(data)
+        except Exception as exc:
+            logger.error("cached envelope %s is unreadable (%s); moved aside", os.path.basename(cached.path), exc)
+            self._recorder.record(DiscardReason.INTERNAL_SDK_ERROR, "default")
+            corrupt = os.path.join(self.directory, "corrupt")
+            try:
+                os.makedirs(corrupt, exist_ok=True)
+                os.replace(cached.path, os.path.join(corrupt, os.path.basename(cached.free_path)))
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(cached.path)
+            return None
+
+    def release(self, cached: CachedEnvelope) -> None:
+        """Give the file back (for a later retry, by this or another process)."""
+        try:
+            os.rename(cached.path, cached.free_path)
+        except OSError:
+            logger.debug("could not release %s", cached.path, exc_info=True)
+
+    def remove(self, cached: CachedEnvelope) -> None:
+        """Delete the file: the server has given its final answer."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(cached.path)
+
+    def _count(self, data: bytes, reason: str) -> None:
+        try:
+            envelope = Envelope.parse(data)
+        except Exception:
+            self._recorder.record(reason, "default")
+            return
+        for item in envelope.items:
+            if item.type != "client_report":
+                self._recorder.record(reason, item.data_category, item.quantity())
