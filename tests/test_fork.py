@@ -348,15 +348,10 @@ def test_closed_client_stays_closed_in_a_forked_child(sentry_init: Init, sentry_
     assert _feedback_messages(sentry_receiver) == []
 
 
-# -- fork bugs in other modules (see the xfail reasons) ----------------------------------------
+# -- the connection pool at fork time --------------------------------------------------------
 
 
 @needs_fork
-@pytest.mark.xfail(
-    strict=True,
-    reason="_transport.py HttpTransport new_pool_in_child drops the inherited PoolManager in the child; "
-    "urllib3 finalizes its pools with pool.get(), which blocks forever on a queue lock held at fork time",
-)
 def test_no_deadlock_when_forking_while_the_connection_pool_is_locked(
     sentry_init: Init, sentry_receiver: LocalReceiver
 ) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import signal
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -497,6 +499,47 @@ def test_forked_child_sends_through_the_proxy_too(http_receiver: LocalReceiver, 
     assert os.waitstatus_to_exitcode(status) == 0
     assert sorted(fb.message for fb in http_receiver.store.list_feedback()) == ["from the child", "hello over the wire"]
     assert len(auth_proxy.forwarded) == 2 and auth_proxy.rejected == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_while_the_proxy_connection_queue_is_locked(http_receiver: LocalReceiver, proxy: ProxyServer) -> None:
+    """The child drops the inherited proxy manager without blocking on a lock another thread held at fork time."""
+    client = init(http_receiver.dsn, http_proxy=proxy.url())
+    assert send_one(http_receiver) is not None
+    connections = transport(client)._pool.connection_from_url(http_receiver.url).pool
+    assert connections is not None
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with connections.mutex:
+            locked.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    try:
+        assert locked.wait(5)
+        pid = os.fork()
+        if pid == 0:  # child: never return into pytest
+            code = 1
+            try:
+                ok = sf.capture_feedback("from the child") is not None and sf.flush(5)
+                code = 0 if ok else 2
+            finally:
+                os._exit(code)
+        status: list[int] = []
+        waiter = threading.Thread(target=lambda: status.append(os.waitpid(pid, 0)[1]), daemon=True)
+        waiter.start()
+        waiter.join(10)
+        if not status:
+            os.kill(pid, signal.SIGKILL)
+            waiter.join(10)
+            pytest.fail("the forked child hung")
+    finally:
+        release.set()
+        holder.join(5)
+    assert os.waitstatus_to_exitcode(status[0]) == 0
+    assert len(proxy.forwarded) == 2
 
 
 # -- TCP keep-alive -----------------------------------------------------------------------------------

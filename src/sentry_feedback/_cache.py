@@ -5,6 +5,7 @@ Files in ``cache_dir``:
 - ``<time>-<id>.envelope``: waiting to be sent, free for any process to claim;
 - ``<time>-<id>.envelope.<pid>.sending``: claimed by process ``pid`` (atomic rename), which is
   sending it; a claim by a process that no longer runs is taken back by the next drain;
+- ``.<name>.<pid>.tmp``: being written by ``pid``; never read, and removed once ``pid`` is gone;
 - ``corrupt/``: files that could not be read as envelopes, kept for inspection.
 
 Every file is written whole (temporary file, fsync, rename, fsync of the directory), so a
@@ -29,6 +30,7 @@ logger = logging.getLogger("sentry_feedback")
 
 SUFFIX = ".envelope"
 SENDING = ".sending"
+TMP = ".tmp"  # ``.<name>.<pid>.tmp``: being written; never read, removed when its writer is gone
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class EnvelopeCache:
         name = f"{time.time_ns():020d}-{os.getpid()}-{self._counter}-{os.urandom(4).hex()}{SUFFIX}"
         free_path = os.path.join(self.directory, name)
         claimed = self._claimed_name(free_path)
-        tmp = os.path.join(self.directory, f".tmp-{name}")
+        tmp = os.path.join(self.directory, f".{name}.{os.getpid()}{TMP}")
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)
@@ -120,7 +122,9 @@ class EnvelopeCache:
 
     def _names(self) -> list[str]:
         try:
-            return sorted(n for n in os.listdir(self.directory) if n.endswith((SUFFIX, SENDING)))
+            return sorted(
+                n for n in os.listdir(self.directory) if not n.startswith(".") and n.endswith((SUFFIX, SENDING))
+            )
         except OSError:
             return []
 
@@ -129,8 +133,17 @@ class EnvelopeCache:
         return sum(1 for n in self._names() if n.endswith(SUFFIX))
 
     def recover_stale_claims(self) -> int:
-        """Free the files claimed by processes that no longer run; return how many."""
+        """Free the files claimed by processes that no longer run, drop their half-written ones; return how many."""
         recovered = 0
+        try:
+            partial = [n for n in os.listdir(self.directory) if n.startswith(".") and n.endswith(TMP)]
+        except OSError:
+            partial = []
+        for name in partial:
+            pid_text = name[: -len(TMP)].rpartition(".")[2]
+            if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self.directory, name))
         for name in self._names():
             if not name.endswith(SENDING):
                 continue

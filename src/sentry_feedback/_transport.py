@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import os
 import socket
+import threading
 import urllib.parse
 import weakref
 import zlib
@@ -164,7 +165,8 @@ class HttpTransport(Transport):
         def new_pool_in_child() -> None:
             transport = ref()
             if transport is not None:
-                transport._pool = new_pool()
+                inherited, transport._pool = transport._pool, new_pool()
+                _reinit_inherited_locks(inherited)
 
         os.register_at_fork(after_in_child=new_pool_in_child)
 
@@ -213,6 +215,28 @@ def make_transport(options: Options) -> Transport | None:
     if options.dsn is not None:
         return HttpTransport(options)
     return None
+
+
+def _reinit_inherited_locks(manager: object) -> None:
+    """In a forked child, give the connection queues of the parent's pool manager fresh locks.
+
+    Another thread of the parent may have held a queue's lock at fork time (the worker
+    does, briefly, on every send). When the inherited manager is dropped, urllib3 drains
+    each queue (``weakref.finalize``, also at exit) and would block forever on that
+    lock. Runs in the child, where no other thread exists, so the pools are read without
+    the manager's own (possibly held) lock.
+    """
+    container = getattr(getattr(manager, "pools", None), "_container", None)
+    if not isinstance(container, dict):
+        return
+    for pool in list(container.values()):
+        connections = getattr(pool, "pool", None)
+        if connections is None or not hasattr(connections, "mutex"):
+            continue
+        connections.mutex = threading.Lock()
+        connections.not_empty = threading.Condition(connections.mutex)
+        connections.not_full = threading.Condition(connections.mutex)
+        connections.all_tasks_done = threading.Condition(connections.mutex)
 
 
 #: TCP keep-alive timing where the platform lets us set it: first probe after 45 s idle,

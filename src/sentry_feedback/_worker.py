@@ -68,6 +68,7 @@ class BackgroundWorker(Generic[T]):
         self._delayed: list[tuple[float, int, T, bool]] = []  # heap of (due, sequence, task, counted)
         self._sequence = 0
         self._unfinished = 0
+        self._busy = False  # a task (counted or background) is being handled right now
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -133,6 +134,7 @@ class BackgroundWorker(Generic[T]):
                     found = self._next_task(now)
                     if found is not None:
                         task, counted = found
+                        self._busy = True
                         break
                     if self._closed and not self._delayed:
                         return
@@ -147,11 +149,11 @@ class BackgroundWorker(Generic[T]):
                 self._call(self._on_idle)
                 continue
             self._call(self._handle, task)
-            if counted:
-                with cond:
+            with cond:
+                self._busy = False
+                if counted:
                     self._unfinished -= 1
-                    if self._unfinished == 0:
-                        cond.notify_all()
+                cond.notify_all()
 
     def _call(self, fn: Callable[..., None] | None, *args: object) -> None:
         if fn is None:
@@ -200,10 +202,18 @@ class BackgroundWorker(Generic[T]):
 
         What could not be handled in time stays queued: take it with :meth:`take_pending`.
         """
+        deadline = time.monotonic() + max(timeout, 0.0)
         flushed = self.flush(timeout)
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            # Let a task in progress (a background one included) finish, so that it is not cut
+            # off half-way when the process exits right after this.
+            while self._busy and threading.current_thread() is not self._thread:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
         return flushed
 
     def take_pending(self) -> list[T]:
