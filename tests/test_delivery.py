@@ -232,3 +232,40 @@ def test_closed_client_stays_closed_after_fork() -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_drain_pauses_while_rate_limited_and_keeps_the_files(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    sf.init(closed_port_dsn(), cache_dir=str(cache), retry=ONCE, http_timeout=1)
+    for i in range(3):
+        sf.capture_feedback(f"limited {i}")
+    assert sf.flush(5)
+    sf.close(1)
+    with LocalReceiver() as receiver:
+        receiver.respond_with(429, headers={"X-Sentry-Rate-Limits": "60::organization"})
+        client = sf.init(receiver.dsn, cache_dir=str(cache))
+        assert receiver.wait_for_envelopes(1, timeout=10)
+        # Without the pause the next file would follow within 0.1 s.
+        assert not receiver.wait_for_envelopes(2, timeout=1.0)
+        assert client.close(5)
+        # The first answer was a 429 for everything: that envelope is gone (the server counted it);
+        # the drain waited instead of dropping the other two.
+        assert len(cache_files(cache)) == 2
+        assert len(receiver.received) == 1
+        assert client.client_reports.totals() == {}
+        assert client.rate_limiter.snapshot()[""] > 50
+
+
+def test_without_a_worker_thread_flush_sends_on_the_calling_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python 3.12+ refuses new threads at interpreter exit; the atexit flush then sends inline."""
+    transport = MockTransport()
+    sf.init(transport=transport)
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    assert sf.capture_feedback("at exit") is not None
+    assert transport.envelopes == []
+    assert sf.close(5)
+    assert len(transport.feedback) == 1
