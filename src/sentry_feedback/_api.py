@@ -70,6 +70,7 @@ def init(dsn: str | Dsn | None = None, **options: Any) -> Client:
     set_client(client)
     if previous is not client:
         previous._retire()
+        _hand_over_counts(previous, client)
     if not _atexit_registered:
         atexit.register(_shutdown)
         _atexit_registered = True
@@ -78,6 +79,16 @@ def init(dsn: str | Dsn | None = None, **options: Any) -> Client:
     else:
         logger.debug("sentry_feedback is disabled: no DSN")
     return client
+
+
+def _hand_over_counts(previous: Client, client: Client) -> None:
+    """Give the new client what the old one counted but could not report yet, if it is the same project."""
+    old, new = previous.dsn, client.dsn
+    if old is None or new is None or (old.public_key, old.project_id) != (new.public_key, new.project_id):
+        return
+    report = previous.client_reports.take()
+    if report is not None:
+        client.client_reports.restore(report)
 
 
 def _configure_debug(debug: bool) -> None:

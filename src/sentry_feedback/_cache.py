@@ -65,9 +65,13 @@ class EnvelopeCache:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def store(self, data: bytes) -> CachedEnvelope:
-        """Write ``data`` as a new file claimed by this process; raises ``OSError`` when it cannot."""
-        self._make_room()
+    def store(self, data: bytes, *, make_room: bool = True) -> CachedEnvelope:
+        """Write ``data`` as a new file claimed by this process; raises ``OSError`` when it cannot.
+
+        With ``make_room`` the oldest files are evicted first while the cache is full.
+        """
+        if make_room:
+            self.make_room()
         self._counter += 1
         name = f"{time.time_ns():020d}-{os.getpid()}-{self._counter}-{os.urandom(4).hex()}{SUFFIX}"
         free_path = os.path.join(self.directory, name)
@@ -101,7 +105,7 @@ class EnvelopeCache:
         finally:
             os.close(fd)
 
-    def _make_room(self) -> None:
+    def make_room(self) -> None:
         """Evict the oldest free files while the cache is full, counting them as ``cache_overflow``."""
         names = self._names()
         excess = len(names) + 1 - self.max_items

@@ -70,7 +70,9 @@ class _Task(NamedTuple):
     ticket: DeliveryTicket | None = None
     attempt: int = 1
     cached: CachedEnvelope | None = None
-    kind: str = "send"  # "send", "reports" (send pending client reports now), "drain" (the offline cache)
+    # "send"; "reports": send pending client reports now; "drain": the offline cache;
+    # "final_reports": a retired dispatcher's last report, once its queue is done.
+    kind: str = "send"
 
 
 class _Sent(enum.Enum):
@@ -155,8 +157,13 @@ class Dispatcher:
             self._worker.submit_later(_Task(None, kind="drain"), 0.0, background=True)
 
     def retire(self) -> None:
-        """Refuse new envelopes but keep sending what is queued (a newer client took over)."""
+        """Refuse new envelopes but keep sending what is queued (a newer client took over).
+
+        Once the queue is done, what was counted meanwhile is sent in a last client report.
+        """
         self._worker.shutdown(0.0)
+        if self._send_reports:
+            self._worker.submit_later(_Task(None, kind="final_reports"), 0.0, background=True)
 
     def close(self, timeout: float) -> bool:
         """Flush within ``timeout`` and stop; what is left is kept on disk (``cache_dir``) or counted.
@@ -167,7 +174,8 @@ class Dispatcher:
             return True
         self._finished = True
         if self._send_reports and self.recorder.has_pending():
-            self._worker.submit(_Task(None, kind="reports"))
+            # submit_later also works on a retired worker, which refuses submit().
+            self._worker.submit_later(_Task(None, kind="reports"), 0.0)
         flushed = self._worker.shutdown(timeout)
         for task in self._worker.take_pending():
             self._abandon(task)
@@ -199,12 +207,15 @@ class Dispatcher:
 
     def _cache_reports(self) -> None:
         """Keep the counts that could not be sent for the next start."""
+        if self._cache is None:
+            return
+        self._cache.make_room()  # first: an eviction is itself a count that must go in this report
         report = self.recorder.take()
-        if report is None or self._cache is None:
+        if report is None:
             return
         try:
             data = Envelope({}, [EnvelopeItem.from_json("client_report", report)]).serialize()
-            self._cache.release(self._cache.store(data))
+            self._cache.release(self._cache.store(data, make_room=False))
         except OSError:
             self.recorder.restore(report)
 
@@ -221,6 +232,12 @@ class Dispatcher:
             return
         if task.kind == "drain":
             self._drain()
+            return
+        if task.kind == "final_reports":
+            if self._worker.pending():  # the retired queue is not done yet
+                self._worker.submit_later(task, 0.2, background=True)
+            else:
+                self._send_reports_alone(force=True)
             return
         assert task.envelope is not None
         ticket = task.ticket or DeliveryTicket()

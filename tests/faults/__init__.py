@@ -1,0 +1,1 @@
+"""Fault injection: the SDK against servers that refuse, reset, hang, lie and rate-limit."""
