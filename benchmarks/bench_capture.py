@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sentry_feedback as sf
 
@@ -116,10 +117,13 @@ def receiver_process() -> Iterator[str]:
         proc.wait(10)
 
 
-def bench_caller_path(n: int) -> tuple[float, float]:
-    # The background thread is held back while a batch of 1000 captures is timed, so the
-    # figure is the caller's own work; between batches the queue is drained, untimed, so
-    # it stays as short as in a real application.
+@contextmanager
+def held_back_sdk() -> Iterator[Callable[[], None]]:
+    """sentry_feedback with its background thread held back; yields ``drain()`` to let it catch up.
+
+    Captures are timed while the thread waits, so the figure is the caller's own work; the
+    queue is drained, untimed, between batches, so it stays as short as in a real application.
+    """
     gate = threading.Event()
     sf.init(transport=lambda envelope: gate.wait(), transport_queue_size=5000)
     set_scope_data_feedback()
@@ -129,34 +133,15 @@ def bench_caller_path(n: int) -> tuple[float, float]:
         sf.flush(60)
         gate.clear()
 
-    samples = time_calls(
-        lambda i: sf.capture_feedback(MESSAGE, email="jane@example.com", name="Jane"), n, between_batches=drain
-    )
-    gate.set()
-    sf.close(30)
-    return percentiles(samples)
-
-
-def bench_capture_exception(n: int) -> tuple[float, float]:
-    gate = threading.Event()
-    sf.init(transport=lambda envelope: gate.wait(), transport_queue_size=5000)
-    set_scope_data_feedback()
-
-    def drain() -> None:
+    try:
+        yield drain
+    finally:
         gate.set()
-        sf.flush(60)
-        gate.clear()
-
-    for error in [make_error() for _ in range(200)]:  # warm-up
-        sf.capture_exception(error)
-    drain()
-    samples = time_exception_captures(sf.capture_exception, n, between_batches=drain)
-    gate.set()
-    sf.close(30)
-    return percentiles(samples)
+        sf.close(30)
 
 
-def bench_sentry_sdk_exception(n: int) -> tuple[float, float] | None:
+def sentry_sdk_with_scope_data() -> Any:
+    """``sentry_sdk`` initialized with a no-op transport and the same scope data, or ``None``."""
     try:
         import sentry_sdk
     except ImportError:
@@ -166,6 +151,27 @@ def bench_sentry_sdk_exception(n: int) -> tuple[float, float] | None:
     sentry_sdk.set_tag("page", "checkout")
     for i in range(5):
         sentry_sdk.add_breadcrumb(category="ui.click", message=f"clicked button {i}")
+    return sentry_sdk
+
+
+def bench_caller_path(n: int) -> tuple[float, float]:
+    with held_back_sdk() as drain:
+        capture = lambda i: sf.capture_feedback(MESSAGE, email="jane@example.com", name="Jane")  # noqa: E731
+        return percentiles(time_calls(capture, n, between_batches=drain))
+
+
+def bench_capture_exception(n: int) -> tuple[float, float]:
+    with held_back_sdk() as drain:
+        for error in [make_error() for _ in range(200)]:  # warm-up
+            sf.capture_exception(error)
+        drain()
+        return percentiles(time_exception_captures(sf.capture_exception, n, between_batches=drain))
+
+
+def bench_sentry_sdk_exception(n: int) -> tuple[float, float] | None:
+    sentry_sdk = sentry_sdk_with_scope_data()
+    if sentry_sdk is None:
+        return None
     for error in [make_error() for _ in range(200)]:  # warm-up
         sentry_sdk.capture_exception(error)
     samples = time_exception_captures(sentry_sdk.capture_exception, n)
@@ -174,18 +180,11 @@ def bench_sentry_sdk_exception(n: int) -> tuple[float, float] | None:
 
 
 def bench_sentry_sdk(n: int) -> tuple[float, float] | None:
-    try:
-        import sentry_sdk
-    except ImportError:
+    sentry_sdk = sentry_sdk_with_scope_data()
+    if sentry_sdk is None:
         return None
-    sentry_sdk.init(dsn="http://public@127.0.0.1:9/1", transport=lambda envelope: None, default_integrations=False)
-    sentry_sdk.set_user({"id": "42", "email": "jane@example.com"})
-    sentry_sdk.set_tag("page", "checkout")
-    for i in range(5):
-        sentry_sdk.add_breadcrumb(category="ui.click", message=f"clicked button {i}")
     samples = time_calls(lambda i: sentry_sdk.capture_message(MESSAGE), n)
-    client = sentry_sdk.get_client()
-    client.close()
+    sentry_sdk.get_client().close()
     return percentiles(samples)
 
 
