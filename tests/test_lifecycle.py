@@ -58,3 +58,19 @@ def test_breadcrumbs_shared_by_threads_stay_bounded() -> None:
     for t in threads:
         t.join(10)
     assert len(sf.get_isolation_scope().breadcrumbs) == 10
+
+
+def test_feedback_captured_during_interpreter_exit_is_delivered(sentry_receiver: LocalReceiver) -> None:
+    """An atexit handler of the app runs before the SDK's; on Python 3.12+ no thread can start then."""
+    script = textwrap.dedent(
+        f"""
+        import atexit, sentry_feedback
+        sentry_feedback.init({sentry_receiver.dsn!r})
+        atexit.register(lambda: print("captured:", sentry_feedback.capture_feedback("at exit") is not None))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "captured: True"
+    assert result.stderr == ""
+    assert [fb.message for fb in sentry_receiver.store.list_feedback()] == ["at exit"]
