@@ -158,17 +158,14 @@ class HttpTransport(Transport):
 
         self._pool = new_pool()
 
-        # A forked child must not write to the parent's keep-alive socket: give it its own pool
+        # A forked child must not write to the parent's keep-alive socket: it gets its own pool
         # (or proxy manager), built exactly like this one.
-        ref = weakref.ref(self)
+        self._new_pool = new_pool
+        _http_transports.add(self)
 
-        def new_pool_in_child() -> None:
-            transport = ref()
-            if transport is not None:
-                inherited, transport._pool = transport._pool, new_pool()
-                _reinit_inherited_locks(inherited)
-
-        os.register_at_fork(after_in_child=new_pool_in_child)
+    def _reinit_after_fork(self) -> None:
+        inherited, self._pool = self._pool, self._new_pool()
+        _reinit_inherited_locks(inherited)
 
     @property
     def proxy(self) -> str | None:
@@ -407,3 +404,16 @@ def _credential_forms(auth: str) -> tuple[str, ...]:
     quoted = ":".join(urllib.parse.quote(part, safe="") for part in auth.split(":", 1))
     forms = {form for form in (auth, quoted, token) if len(form) > 1}
     return tuple(sorted(forms, key=len, reverse=True))
+
+
+# One fork hook for all HTTP transports (hooks cannot be unregistered, so not one per transport).
+_http_transports: weakref.WeakSet[HttpTransport] = weakref.WeakSet()
+
+
+def _reinit_transports_in_child() -> None:
+    for transport in list(_http_transports):
+        transport._reinit_after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_reinit_transports_in_child)

@@ -16,7 +16,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["BackgroundWorker"]
 
@@ -49,18 +49,14 @@ class BackgroundWorker(Generic[T]):
         self._on_idle = on_idle
         self._idle_interval = idle_interval
         self._name = name
+        self._closed: bool = False
         self._init_state()
-        ref = weakref.ref(self)
+        _workers.add(self)
 
-        def reinit_in_child() -> None:
-            worker = ref()
-            if worker is not None:
-                closed = worker._closed  # a worker closed before the fork stays closed in the child
-                worker._init_state()
-                worker._closed = closed
-
-        if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
-            os.register_at_fork(after_in_child=reinit_in_child)
+    def _reinit_after_fork(self) -> None:
+        closed = self._closed  # a worker closed before the fork stays closed in the child
+        self._init_state()
+        self._closed = closed
 
     def _init_state(self) -> None:
         self._cond = threading.Condition(threading.Lock())
@@ -230,3 +226,16 @@ class BackgroundWorker(Generic[T]):
         """Tasks queued, delayed or being handled."""
         with self._cond:
             return self._unfinished
+
+
+# One fork hook for all workers (hooks cannot be unregistered, so not one per worker).
+_workers: weakref.WeakSet[BackgroundWorker[Any]] = weakref.WeakSet()
+
+
+def _reinit_workers_in_child() -> None:
+    for worker in list(_workers):
+        worker._reinit_after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_reinit_workers_in_child)
