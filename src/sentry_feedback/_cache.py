@@ -65,10 +65,12 @@ class EnvelopeCache:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def store(self, data: bytes, *, make_room: bool = True) -> CachedEnvelope:
+    def store(self, data: bytes, *, make_room: bool = True, sync: bool = True) -> CachedEnvelope:
         """Write ``data`` as a new file claimed by this process; raises ``OSError`` when it cannot.
 
         With ``make_room`` the oldest files are evicted first while the cache is full.
+        Without ``sync`` the file survives the process being killed but not a power loss
+        until :meth:`sync` is called (it costs milliseconds; the caller's thread skips it).
         """
         if make_room:
             self.make_room()
@@ -81,14 +83,29 @@ class EnvelopeCache:
             with open(tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if sync:
+                    os.fsync(fh.fileno())
             os.replace(tmp, claimed)
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        self._fsync_dir()
+        if sync:
+            self._fsync_dir()
         return CachedEnvelope(claimed, free_path)
+
+    def sync(self, cached: CachedEnvelope) -> None:
+        """Flush a file written without ``sync`` to the disk, and make room if the cache is over its cap."""
+        try:
+            fd = os.open(cached.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            logger.debug("could not sync %s", cached.path, exc_info=True)
+        self._fsync_dir()
+        self.make_room(incoming=0)
 
     def _claimed_name(self, free_path: str) -> str:
         return f"{free_path}.{os.getpid()}{SENDING}"
@@ -105,10 +122,10 @@ class EnvelopeCache:
         finally:
             os.close(fd)
 
-    def make_room(self) -> None:
-        """Evict the oldest free files while the cache is full, counting them as ``cache_overflow``."""
+    def make_room(self, incoming: int = 1) -> None:
+        """Evict the oldest free files so that ``incoming`` more fit, counting them as ``cache_overflow``."""
         names = self._names()
-        excess = len(names) + 1 - self.max_items
+        excess = len(names) + incoming - self.max_items
         if excess <= 0:
             return
         for name in [n for n in names if n.endswith(SUFFIX)][:excess]:

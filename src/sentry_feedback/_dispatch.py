@@ -129,9 +129,18 @@ class Dispatcher:
     # -- caller side ------------------------------------------------------------------------------
 
     def submit(self, envelope: Envelope, ticket: DeliveryTicket | None = None) -> bool:
-        """Queue ``envelope`` for sending. When the queue is full, count its items and return ``False``."""
-        if self._worker.submit(_Task(envelope, ticket)):
+        """Queue ``envelope`` for sending. When the queue is full, count its items and return ``False``.
+
+        With an offline cache, an envelope whose attachments are all in memory is written to
+        disk here, before the call returns (without fsync: it survives the process being
+        killed; the background thread syncs it). One with file attachments is written by the
+        background thread, which reads the files.
+        """
+        cached = self._persist_early(envelope) if self._cache is not None else None
+        if self._worker.submit(_Task(envelope, ticket, cached=cached)):
             return True
+        if cached is not None and self._cache is not None:
+            self._cache.remove(cached)
         reason = DiscardReason.QUEUE_OVERFLOW
         record_dropped_items(self.recorder, reason, envelope.items)
         logger.warning("transport queue is full; dropped envelope %s", envelope.event_id)
@@ -190,8 +199,11 @@ class Dispatcher:
         envelope = task.envelope
         if task.kind != "send" or envelope is None:
             return
-        if task.cached is not None:
-            return  # released to the cache before its retry was scheduled: the next start sends it
+        if task.cached is not None and self._cache is not None:
+            # Written at capture (claimed by us: free it), or released before its retry was
+            # scheduled (then this does nothing): the next start sends it.
+            self._cache.release(task.cached)
+            return
         if self._cache is not None:
             try:
                 self._cache.release(
@@ -243,7 +255,7 @@ class Dispatcher:
         ticket = task.ticket or DeliveryTicket()
         try:
             if task.attempt == 1:
-                self._deliver(task.envelope, ticket)
+                self._deliver(task.envelope, ticket, task.cached)
             else:
                 self._retry_send(task, ticket)
         except Exception as exc:
@@ -257,9 +269,12 @@ class Dispatcher:
                 )
             )
 
-    def _deliver(self, envelope: Envelope, ticket: DeliveryTicket) -> None:
+    def _deliver(self, envelope: Envelope, ticket: DeliveryTicket, early: CachedEnvelope | None = None) -> None:
         event_id = envelope.event_id
         items = self._drop_rate_limited(envelope.items)
+        if early is not None and self._cache is not None and len(items) != len(envelope.items):
+            self._cache.remove(early)  # written before the rate limits applied: no longer what we send
+            early = None
         limited_category = next(
             (i.data_category for i in envelope.items if i.type in EVENT_ITEM_TYPES and i not in items), None
         )
@@ -279,10 +294,29 @@ class Dispatcher:
             return
 
         outgoing = Envelope(envelope.headers, items)
-        cached = self._persist(outgoing)
+        if early is not None and self._cache is not None:
+            cached: CachedEnvelope | None = early
+            self._cache.sync(early)
+        else:
+            cached = self._persist(outgoing)
         self._send(outgoing, ticket, 1, cached)
         if self._spotlight is not None:
             self._spotlight.send(outgoing)
+
+    def _persist_early(self, envelope: Envelope) -> CachedEnvelope | None:
+        """On the caller's thread: write an envelope that holds no file attachment to the cache."""
+        for item in envelope.items:
+            attachment = item.attachment
+            if attachment is not None and (
+                attachment.path is not None or attachment.size() > self._max_attachment_size
+            ):
+                return None
+        try:
+            assert self._cache is not None
+            return self._cache.store(envelope.serialize(), make_room=False, sync=False)
+        except Exception:
+            logger.debug("could not write envelope %s to the cache early", envelope.event_id, exc_info=True)
+            return None
 
     def _persist(self, envelope: Envelope) -> CachedEnvelope | None:
         """Write ``envelope`` to the offline cache (claimed by us) before sending it."""

@@ -1,9 +1,9 @@
 """A process that captures feedback while the server is down, then waits to be killed.
 
 Run as ``python crash_worker.py DSN CACHE_DIR COUNT WAIT``. It captures COUNT feedbacks
-(every third with an attachment); with WAIT=flush it waits until every envelope was
-handled (written to the cache and tried once) before saying so; with WAIT=none it says
-so at once. Then it blocks until it is killed.
+(every third with an in-memory attachment); with WAIT=flush it waits until every
+envelope was handled (tried once against the dead server) before saying so; with
+WAIT=none it says so at once. Then it blocks until it is killed.
 """
 
 from __future__ import annotations

@@ -59,10 +59,10 @@ def test_everything_handled_before_the_crash_is_delivered_after_it(tmp_path: Pat
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_a_crash_right_after_capturing_loses_at_most_what_was_still_queued(tmp_path: Path) -> None:
+def test_a_crash_right_after_capturing_loses_nothing(tmp_path: Path) -> None:
+    # Envelopes with in-memory attachments are on disk before capture_feedback returns.
     cache = tmp_path / "cache"
     _crash(cache, "none")
     messages = _recover(cache)
-    # Whatever reached the disk is delivered once; only envelopes still in the in-memory queue can be lost.
-    assert len(set(messages)) == len(messages) <= N
     print(f"\ndelivered after an immediate SIGKILL: {len(messages)} of {N}")
+    assert sorted(messages) == sorted(f"crash feedback {i}" for i in range(N))
