@@ -20,11 +20,12 @@ from ._client_reports import ClientReportRecorder, DiscardReason
 from ._dispatch import DeliveryTicket, Dispatcher
 from ._dsn import SDK_NAME, Dsn
 from ._envelope import Envelope, EnvelopeItem
+from ._errors import ExcInfo, exc_info_of, matches_any
 from ._feedback import FeedbackFields, build_feedback_event, new_event_id, normalize_event_id
 from ._options import Options
 from ._ratelimit import RateLimiter
 from ._scope import Scope, merge_into_event
-from ._scrubber import EventScrubber
+from ._scrubber import EventScrubber, scrub_before_sending
 from ._stacktrace import StackOptions, exceptions_from_error, stacktrace_from_frame
 from ._tracing import PropagationContext
 from ._transport import FunctionTransport, Transport, make_transport
@@ -42,7 +43,6 @@ from .integrations import Integration, default_integrations, setup_integrations
 __all__ = ["Client"]
 
 I = TypeVar("I", bound=Integration)  # noqa: E741
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 logger = logging.getLogger("sentry_feedback")
 
@@ -212,7 +212,7 @@ class Client:
         and ``mechanism_type`` describe how the error was caught (integrations set them).
         """
         try:
-            exc_info = _exc_info(error)
+            exc_info = exc_info_of(error)
             if exc_info is None:
                 return None
             event = self.event_from_exception(exc_info[1], handled=handled, mechanism_type=mechanism_type)
@@ -303,7 +303,7 @@ class Client:
             options.ignore_errors
             and isinstance(exc_info, tuple)
             and len(exc_info) == 3
-            and _matches(exc_info[1], options.ignore_errors)
+            and matches_any(exc_info[1], options.ignore_errors)
         ):
             logger.debug("ignored %s (ignore_errors)", type(exc_info[1]).__name__)
             self._record_drop(DiscardReason.EVENT_PROCESSOR, category, hint_attachments)
@@ -392,29 +392,8 @@ class Client:
         return event
 
     def _scrub(self, event: Event) -> None:
-        try:
-            # The scrubber edits in place; nested values may still be shared with the scopes.
-            for key in _SCRUBBED_SECTIONS:
-                if key in event:
-                    event[key] = _copy_tree(event[key])
-            paths = self._scrubber.scrub_event(event) if self._scrubber is not None else []
-        except Exception:
-            logger.exception("the event scrubber failed; extras, breadcrumbs, request and local variables removed")
-            for key in ("extra", "breadcrumbs", "request"):
-                event.pop(key, None)
-            for section in ("exception", "threads"):
-                for value in (event.get(section) or {}).get("values") or ():
-                    for frame in ((value.get("stacktrace") or {}).get("frames")) or ():
-                        frame.pop("vars", None)
-            return
-        if paths:
-            # Tell Sentry (and whoever reads the event) which values the SDK filtered.
-            meta = event.setdefault("_meta", {})
-            for path in paths:
-                node = meta
-                for part in path.split("."):
-                    node = node.setdefault(part, {})
-                node[""] = {"rem": [["!sentry_feedback.event_scrubber", "s"]]}
+        if self._scrubber is not None:
+            scrub_before_sending(self._scrubber, event)
 
     def _record_drop(self, reason: str, category: str, attachments: Iterable[object]) -> None:
         self.client_reports.record(reason, category)
@@ -489,40 +468,5 @@ class Client:
         return f"<Client dsn={str(self.dsn) if self.dsn else None!r} active={self.is_active()}>"
 
 
-_SCRUBBED_SECTIONS = ("extra", "contexts", "breadcrumbs", "request", "user")
-
-
-def _copy_tree(value: Any, depth: int = 32) -> Any:
-    """A copy of the dicts and lists in ``value`` (other objects shared); each container is copied atomically."""
-    if depth <= 0:
-        return value
-    if isinstance(value, dict):
-        return {k: _copy_tree(v, depth - 1) for k, v in value.copy().items()}
-    if isinstance(value, (list, tuple)):
-        return [_copy_tree(v, depth - 1) for v in list(value)]
-    return value
-
-
 def _callable_name(callback: object) -> str:
     return getattr(callback, "__qualname__", None) or repr(callback)
-
-
-def _exc_info(error: BaseException | ExcInfo | None) -> ExcInfo | None:
-    if error is None:
-        current = sys.exc_info()
-        return None if current[1] is None else current
-    if isinstance(error, BaseException):
-        return (type(error), error, error.__traceback__)
-    if isinstance(error, tuple) and len(error) == 3 and isinstance(error[1], BaseException):
-        return error
-    raise TypeError(f"capture_exception takes an exception or exc_info tuple, not {type(error).__name__}")
-
-
-def _matches(error: BaseException, ignored: tuple[type[BaseException] | str, ...]) -> bool:
-    """Whether ``error`` is an instance of an ignored class, or a class named ``Name`` or ``module.Name``."""
-    for cls in type(error).__mro__:
-        names = (cls.__name__, f"{cls.__module__}.{cls.__qualname__}")
-        for entry in ignored:
-            if cls is entry or entry in names:
-                return True
-    return False

@@ -82,6 +82,7 @@ off only the keys and values directly in those mappings are looked at.
 
 from __future__ import annotations
 
+import logging
 import re
 import string
 from collections.abc import Iterable
@@ -648,3 +649,51 @@ def _values(container: object, name: str) -> tuple[str, list[Any]]:
     if isinstance(container, list):
         return name, container
     return name, []
+
+
+_SCRUBBED_SECTIONS = ("extra", "contexts", "breadcrumbs", "request", "user")
+#: The rule id Sentry shows for a value the SDK filtered.
+_RULE = "!sentry_feedback.event_scrubber"
+logger = logging.getLogger("sentry_feedback")
+
+
+def scrub_before_sending(scrubber: EventScrubber, event: dict[str, Any]) -> None:
+    """Scrub ``event`` just before it is serialized, and note each filtered value in ``_meta``.
+
+    The sections the scrubber edits are copied first, since their nested values may still
+    be shared with the scopes. If the scrubber fails, the sections it would have looked at
+    are removed rather than sent unscrubbed.
+    """
+    try:
+        for key in _SCRUBBED_SECTIONS:
+            if key in event:
+                event[key] = _copy_tree(event[key])
+        paths = scrubber.scrub_event(event)
+    except Exception:
+        logger.exception("the event scrubber failed; extras, breadcrumbs, request and local variables removed")
+        for key in ("extra", "breadcrumbs", "request"):
+            event.pop(key, None)
+        for section in ("exception", "threads"):
+            for value in (event.get(section) or {}).get("values") or ():
+                for frame in ((value.get("stacktrace") or {}).get("frames")) or ():
+                    frame.pop("vars", None)
+        return
+    if paths:
+        # Tell Sentry (and whoever reads the event) which values the SDK filtered.
+        meta = event.setdefault("_meta", {})
+        for path in paths:
+            node = meta
+            for part in path.split("."):
+                node = node.setdefault(part, {})
+            node[""] = {"rem": [[_RULE, "s"]]}
+
+
+def _copy_tree(value: Any, depth: int = 32) -> Any:
+    """A copy of the dicts and lists in ``value`` (other objects shared); each container is copied atomically."""
+    if depth <= 0:
+        return value
+    if isinstance(value, dict):
+        return {k: _copy_tree(v, depth - 1) for k, v in value.copy().items()}
+    if isinstance(value, (list, tuple)):
+        return [_copy_tree(v, depth - 1) for v in list(value)]
+    return value
