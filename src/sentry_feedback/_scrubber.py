@@ -568,14 +568,31 @@ class EventScrubber:
                 if new_value is not None:
                     mapping[key] = new_value
                     out.append(f"{path}.{key}")
-            elif type(value) is str:
-                if cards and len(value) >= 13 and _DIGIT_RUN.search(value):
-                    new = _filter_cards(value)
-                    if new is not value:
-                        mapping[key] = new
-                        out.append(f"{path}.{key}")
-            elif recursive and isinstance(value, (dict, list, tuple)) and value:
-                self._scrub_container(mapping, key, value, f"{path}.{key}", depth, mask, out, active, cards)
+            else:
+                self._scrub_value(mapping, key, value, path, depth, mask, out, active, cards, recursive)
+
+    def _scrub_value(
+        self,
+        parent: Any,
+        key: Any,
+        value: Any,
+        path: str,
+        depth: int,
+        mask: int,
+        out: list[str],
+        active: set[int],
+        cards: bool,
+        recursive: bool,
+    ) -> None:
+        """A value whose key is not denied: filter card numbers in a string, or look inside a container."""
+        if type(value) is str:
+            if cards and len(value) >= 13 and _DIGIT_RUN.search(value):
+                new = _filter_cards(value)
+                if new is not value:
+                    parent[key] = new
+                    out.append(f"{path}.{key}")
+        elif recursive and isinstance(value, (dict, list, tuple)) and value:
+            self._scrub_container(parent, key, value, f"{path}.{key}", depth, mask, out, active, cards)
 
     def _scrub_list(
         self,
@@ -590,14 +607,7 @@ class EventScrubber:
         cards = cards and self.scrub_credit_cards
         recursive = self.recursive and depth < MAX_DEPTH
         for i, value in enumerate(items):
-            if type(value) is str:
-                if cards and len(value) >= 13 and _DIGIT_RUN.search(value):
-                    new = _filter_cards(value)
-                    if new is not value:
-                        items[i] = new
-                        out.append(f"{path}.{i}")
-            elif recursive and isinstance(value, (dict, list, tuple)) and value:
-                self._scrub_container(items, i, value, f"{path}.{i}", depth, mask, out, active, cards)
+            self._scrub_value(items, i, value, path, depth, mask, out, active, cards, recursive)
 
     def _scrub_container(
         self,
