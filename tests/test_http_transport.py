@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import sentry_feedback as sf
+from forking import send_from_forked_child
 from sentry_feedback.server import LocalReceiver
 from sentry_feedback.testing import normalize_with_relay
 
@@ -215,17 +216,8 @@ def test_forked_child_uses_its_own_connection_and_queue(sentry_init: Init, sentr
     sentry_init()
     sf.capture_feedback("parent before fork")
     assert sf.flush(5)  # the parent now holds an open keep-alive connection
-    pid = os.fork()
-    if pid == 0:  # child: never return into pytest
-        code = 1
-        try:
-            ok = sf.capture_feedback("from the child") is not None and sf.flush(10)
-            code = 0 if ok else 2
-        finally:
-            os._exit(code)
+    assert send_from_forked_child("from the child") == 0
     sf.capture_feedback("parent after fork")
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
     assert sf.flush(5)
     messages = sorted(fb.message for fb in sentry_receiver.store.list_feedback())
     assert messages == ["from the child", "parent after fork", "parent before fork"]

@@ -23,6 +23,7 @@ import pytest
 import trustme
 
 import sentry_feedback as sf
+from forking import send_from_forked_child
 from proxy_server import ProxyServer
 from sentry_feedback._options import RetryPolicy
 from sentry_feedback._transport import HttpTransport, _bypasses_proxy
@@ -487,16 +488,7 @@ def test_unusable_proxy_variable_is_ignored_with_a_warning(
 def test_forked_child_sends_through_the_proxy_too(http_receiver: LocalReceiver, auth_proxy: ProxyServer) -> None:
     init(http_receiver.dsn, http_proxy=auth_proxy.url(USER, PASSWORD))
     assert send_one(http_receiver) is not None  # the parent now holds a connection to the proxy
-    pid = os.fork()
-    if pid == 0:  # child: never return into pytest
-        code = 1
-        try:
-            ok = sf.capture_feedback("from the child") is not None and sf.flush(10)
-            code = 0 if ok else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert send_from_forked_child("from the child") == 0
     assert sorted(fb.message for fb in http_receiver.store.list_feedback()) == ["from the child", "hello over the wire"]
     assert len(auth_proxy.forwarded) == 2 and auth_proxy.rejected == 0
 
