@@ -6,7 +6,7 @@ import os
 import threading
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 __all__ = ["ClientReportRecorder", "DiscardReason"]
@@ -31,8 +31,10 @@ class DiscardReason:
 class ClientReportRecorder:
     """Thread-safe counts of dropped items by ``(reason, category)``, read and reset atomically.
 
-    A forked child starts with a new lock and no counts: what the parent recorded is the
-    parent's to report (the child reporting it too would count it twice).
+    :meth:`record` takes no lock (it appends to a deque, which is atomic), so it is safe
+    anywhere, a signal handler included; the counts are folded in under the lock by the
+    readers. A forked child starts with a new lock and no counts: what the parent
+    recorded is the parent's to report (the child reporting it too would count it twice).
     """
 
     def __init__(self) -> None:
@@ -42,25 +44,34 @@ class ClientReportRecorder:
     def _init_state(self) -> None:
         # Also runs in a forked child, where the parent's lock may be held by a thread that no longer exists.
         self._lock = threading.Lock()
+        self._incoming: deque[tuple[tuple[str, str], int]] = deque()
         self._counts: Counter[tuple[str, str]] = Counter()
         self._total: Counter[tuple[str, str]] = Counter()
 
     def record(self, reason: str, category: str, quantity: int = 1) -> None:
         """Count ``quantity`` dropped items (bytes for ``attachment``) of ``category`` for ``reason``."""
-        if quantity <= 0:
-            return
-        key = (reason, category)
-        with self._lock:
+        if quantity > 0:
+            self._incoming.append(((reason, category), quantity))
+
+    def _fold(self) -> None:
+        """Move what :meth:`record` appended into the counts; lock held."""
+        incoming = self._incoming
+        while incoming:
+            try:
+                key, quantity = incoming.popleft()
+            except IndexError:
+                break
             self._counts[key] += quantity
             self._total[key] += quantity
 
     def has_pending(self) -> bool:
         """Whether anything was recorded since the last :meth:`take`."""
-        return bool(self._counts)
+        return bool(self._incoming) or bool(self._counts)
 
     def take(self) -> dict[str, Any] | None:
         """The pending counts as a client report payload, and reset them; ``None`` if empty."""
         with self._lock:
+            self._fold()
             if not self._counts:
                 return None
             counts, self._counts = self._counts, Counter()
@@ -81,6 +92,7 @@ class ClientReportRecorder:
     def totals(self) -> dict[tuple[str, str], int]:
         """Everything recorded since this recorder was made (never reset): for tests and debugging."""
         with self._lock:
+            self._fold()
             return dict(self._total)
 
 
