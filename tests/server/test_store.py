@@ -316,3 +316,72 @@ def test_closed_store_raises() -> None:
     store.close()
     with pytest.raises(sqlite3.ProgrammingError):
         store.count_envelopes()
+
+
+def _stored_database(path: Path) -> None:
+    with FeedbackStore(str(path)) as store:
+        store.store_envelope("1", envelope(EnvelopeItem.from_json("feedback", feedback_event())), 10)
+
+
+@pytest.mark.parametrize("options", [{"create": False}, {"read_only": True}, {"read_only": True, "create": True}])
+def test_missing_file_raises_and_creates_nothing(tmp_path: Path, options: dict[str, bool]) -> None:
+    path = tmp_path / "missing.sqlite3"
+    with pytest.raises(FileNotFoundError, match="FeedbackStore database file does not exist") as info:
+        FeedbackStore(str(path), **options)
+    assert info.value.filename == str(path)
+    assert str(path) in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_create_false_opens_an_existing_file_for_writing(tmp_path: Path) -> None:
+    path = tmp_path / "feedback.sqlite3"
+    _stored_database(path)
+    with FeedbackStore(str(path), create=False) as store:
+        assert not store.read_only
+        assert store.set_feedback_status(EVENT_ID, "resolved")
+    with FeedbackStore(str(path)) as store:
+        [feedback] = store.list_feedback()
+        assert feedback.status == "resolved"
+
+
+def test_read_only_store_reads_an_existing_database(tmp_path: Path) -> None:
+    path = tmp_path / "a dir?#%" / "feedback.sqlite3"  # characters that mean something in a URI
+    path.parent.mkdir()
+    _stored_database(path)
+    with FeedbackStore(str(path), read_only=True) as store:
+        assert store.read_only
+        assert repr(store) == f"FeedbackStore({str(path)!r}, read_only=True)"
+        [feedback] = store.list_feedback()
+        assert feedback.message == "Love it"
+        assert store.get_feedback(EVENT_ID) == feedback
+        assert store.count_envelopes() == 1
+
+
+def test_read_only_store_sees_what_a_writer_stores_meanwhile(tmp_path: Path) -> None:
+    path = tmp_path / "feedback.sqlite3"
+    with FeedbackStore(str(path)) as writer, FeedbackStore(str(path), read_only=True) as reader:
+        assert reader.list_feedback() == []
+        writer.store_envelope("1", envelope(EnvelopeItem.from_json("feedback", feedback_event())), 10)
+        assert [feedback.message for feedback in reader.list_feedback()] == ["Love it"]
+
+
+def test_read_only_store_refuses_writes(tmp_path: Path) -> None:
+    path = tmp_path / "feedback.sqlite3"
+    _stored_database(path)
+    env = envelope(EnvelopeItem.from_json("feedback", feedback_event("second")), event_id="1" * 32)
+    with FeedbackStore(str(path), read_only=True) as store:
+        with pytest.raises(PermissionError, match="read_only=True"):
+            store.store_envelope("1", env, 10)
+        with pytest.raises(PermissionError, match="read_only=True"):
+            store.set_feedback_status(EVENT_ID, "resolved")
+    with FeedbackStore(str(path)) as store:
+        [feedback] = store.list_feedback()
+        assert (feedback.message, feedback.status) == ("Love it", "unresolved")
+        assert store.count_envelopes() == 1
+
+
+def test_memory_store_options() -> None:
+    with FeedbackStore(":memory:", create=False) as store:  # always a new database: nothing to look for
+        assert store.list_feedback() == []
+    with pytest.raises(ValueError, match="in-memory"):
+        FeedbackStore(":memory:", read_only=True)

@@ -2,7 +2,8 @@
 
 One :class:`FeedbackStore` holds one SQLite connection shared by every thread and
 guarded by a lock. File databases use WAL journaling so a second process (a REST API,
-a shell) can read while the receiver writes.
+a shell) can read while the receiver writes; such a reader can open the file with
+``FeedbackStore(path, read_only=True)``, which never creates or changes it.
 
 Tables:
 
@@ -26,7 +27,9 @@ Unix timestamps in seconds (``float``); event ids are 32 lowercase hex digits.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -35,6 +38,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .._envelope import Envelope
@@ -224,8 +228,18 @@ class _Prepared:
 class FeedbackStore:
     """Thread-safe SQLite storage for received envelopes, events, feedback and attachments.
 
-    ``path`` is a file name or ``":memory:"`` (the default). A file database is created
-    if missing and reopened with its data otherwise. Use :meth:`close` when done.
+    ``path`` is a file name or ``":memory:"`` (the default, a new empty database). A file
+    database is reopened with its data when it exists. When it does not:
+
+    - ``create=True`` (the default) creates it;
+    - ``create=False`` raises :class:`FileNotFoundError` naming the path, and creates nothing.
+
+    ``read_only=True`` opens an existing file for reading only (SQLite's ``mode=ro``),
+    for tools that list what a receiver stored, even while it runs: the file must exist
+    (:class:`FileNotFoundError` otherwise, whatever ``create`` says), its schema is not
+    touched, and the writing methods (:meth:`store_envelope`, :meth:`set_feedback_status`)
+    raise :class:`PermissionError`. ``":memory:"`` cannot be opened read-only (``ValueError``).
+    Use :meth:`close` when done.
 
     Event ids are normalized to 32 lowercase hex digits, both when stored and when
     looked up. The first event or feedback stored under an event id wins: a resent
@@ -233,20 +247,30 @@ class FeedbackStore:
     attachments are not stored twice.
     """
 
-    def __init__(self, path: str = ":memory:") -> None:
+    def __init__(self, path: str = ":memory:", *, create: bool = True, read_only: bool = False) -> None:
         self._path = path
+        self._read_only = read_only
         self._lock = threading.Lock()
         self._closed = False
-        self._conn = sqlite3.connect(path, check_same_thread=False)
+        in_memory = path == ":memory:" or path.startswith("file::memory:")
+        if in_memory and read_only:
+            raise ValueError("an in-memory FeedbackStore cannot be read-only: there is nothing to read")
+        must_exist = not in_memory and (read_only or not create)
+        if must_exist:
+            self._conn = _connect_existing(path, "ro" if read_only else "rw")
+        else:
+            self._conn = sqlite3.connect(path, check_same_thread=False)
         try:
             self._conn.execute("PRAGMA foreign_keys = ON")
-            if path != ":memory:" and not path.startswith("file::memory:"):
-                self._conn.execute("PRAGMA journal_mode = WAL")
-                self._conn.execute("PRAGMA synchronous = NORMAL")
+            if not in_memory:
+                if not read_only:
+                    self._conn.execute("PRAGMA journal_mode = WAL")
+                    self._conn.execute("PRAGMA synchronous = NORMAL")
                 self._conn.execute("PRAGMA busy_timeout = 5000")
-            self._conn.executescript(_SCHEMA)
-            with self._conn:
-                self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            if not read_only:
+                self._conn.executescript(_SCHEMA)
+                with self._conn:
+                    self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
         except BaseException:
             self._conn.close()
             raise
@@ -256,6 +280,11 @@ class FeedbackStore:
         """The database path given to the constructor."""
         return self._path
 
+    @property
+    def read_only(self) -> bool:
+        """Whether the store was opened with ``read_only=True`` (writing methods then raise)."""
+        return self._read_only
+
     # -- writing ---------------------------------------------------------------------
 
     def store_envelope(self, project_id: str, envelope: Envelope, size: int) -> None:
@@ -264,8 +293,9 @@ class FeedbackStore:
         Raises :class:`~sentry_feedback.exceptions.EnvelopeParseError` (and stores
         nothing) when an ``event``, ``feedback`` or ``client_report`` payload is not a
         JSON object of the expected shape, a feedback has no ``contexts.feedback.message``,
-        or an attachment has no filename.
+        or an attachment has no filename. Raises :class:`PermissionError` on a read-only store.
         """
+        self._check_writable()
         received_at = time.time()
         envelope_event_id = _normalize_id(envelope.event_id)
         prepared = _prepare(envelope, envelope_event_id, project_id, received_at)
@@ -317,7 +347,11 @@ class FeedbackStore:
             )
 
     def set_feedback_status(self, event_id: str, status: str) -> bool:
-        """Set a feedback's ``status`` (e.g. ``resolved``); False when there is no such feedback."""
+        """Set a feedback's ``status`` (e.g. ``resolved``); False when there is no such feedback.
+
+        Raises :class:`PermissionError` on a read-only store.
+        """
+        self._check_writable()
         if not isinstance(status, str) or not status:
             raise ValueError("status must be a non-empty string")
         key = _normalize_id(event_id)
@@ -408,7 +442,13 @@ class FeedbackStore:
         self.close()
 
     def __repr__(self) -> str:
+        if self._read_only:
+            return f"FeedbackStore({self._path!r}, read_only=True)"
         return f"FeedbackStore({self._path!r})"
+
+    def _check_writable(self) -> None:
+        if self._read_only:
+            raise PermissionError(f"FeedbackStore {self._path!r} was opened with read_only=True and cannot be written")
 
     def _select(self, table: str, where: str | None = None, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         # ``table`` and ``where`` are literals from this module; values are always bound.
@@ -420,6 +460,23 @@ class FeedbackStore:
             cursor = self._conn.cursor()
             cursor.row_factory = sqlite3.Row
             return list(cursor.execute(sql, params))
+
+
+def _connect_existing(path: str, mode: str) -> sqlite3.Connection:
+    """Open the existing database file ``path`` with SQLite's URI ``mode`` (never creating it).
+
+    Raises FileNotFoundError naming ``path`` when there is no such file.
+    """
+    missing = FileNotFoundError(errno.ENOENT, "FeedbackStore database file does not exist", path)
+    if not os.path.exists(path):
+        raise missing
+    uri = f"{Path(path).absolute().as_uri()}?mode={mode}"
+    try:
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+    except sqlite3.OperationalError:
+        if not os.path.exists(path):  # removed between the check and the open
+            raise missing from None
+        raise
 
 
 # -- turning an envelope into rows ------------------------------------------------------
