@@ -12,6 +12,7 @@ from sentry_feedback.testing import MockTransport, normalize_with_relay
 
 PUBLIC_NAMES = [
     "Attachment",
+    "AttachmentReadError",
     "BeforeSend",
     "Client",
     "ClientReportRecorder",

@@ -221,8 +221,8 @@ def test_attachment_from_path_is_read_at_serialize_time(tmp_path: Path) -> None:
     item = EnvelopeItem.from_attachment(Attachment(path=path))
     assert item.headers["filename"] == "later.log"
     assert item.headers["content_type"] == "text/plain"
-    # The file does not exist yet: nothing has been read.
-    assert item.quantity() == 0
+    # The file does not exist yet: nothing has been read. A drop now counts 1 byte (size unknown), never 0.
+    assert item.quantity() == 1
     path.write_bytes(b"written\x00after\n")
     assert item.quantity() == len(b"written\x00after\n")
     env = Envelope({"event_id": EVENT_ID}, [item])

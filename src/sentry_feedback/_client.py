@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import random
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sized
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,14 +24,15 @@ from ._dsn import SDK_NAME, Dsn
 from ._envelope import Envelope, EnvelopeItem
 from ._errors import ExcInfo, exc_info_of, matches_any
 from ._feedback import FeedbackFields, build_feedback_event, new_event_id, normalize_event_id
-from ._options import Options
+from ._options import Options, check_timeout
 from ._ratelimit import RateLimiter
 from ._scope import Scope, merge_into_event
 from ._scrubber import EventScrubber, scrub_before_sending
+from ._serialize import safe_repr
 from ._stacktrace import StackOptions, exceptions_from_error, stacktrace_from_frame
 from ._tracing import PropagationContext
 from ._transport import FunctionTransport, Transport, make_transport
-from ._types import Event, EventProcessor, Hint, Level
+from ._types import LEVELS, Event, EventProcessor, Hint, Level
 from ._version import __version__
 from .exceptions import (
     FeedbackDroppedError,
@@ -47,6 +50,8 @@ I = TypeVar("I", bound=Integration)  # noqa: E741
 logger = logging.getLogger("sentry_feedback")
 
 _FEEDBACK_FIELDS = frozenset(("email", "name", "url", "associated_event_id", "replay_id", "source", "tags"))
+#: The most entries taken from an ``attachments`` iterable that has no length (a generator).
+MAX_ATTACHMENT_ENTRIES = 1000
 
 
 class _Dropped(Exception):
@@ -166,6 +171,12 @@ class Client:
         """
         ticket = DeliveryTicket()
         try:
+            check_timeout(timeout, "timeout")
+        except ValueError as exc:
+            logger.warning("invalid feedback dropped: %s", exc)
+            self._record_drop(DiscardReason.INVALID, "feedback", _attachment_values(fields))
+            raise InvalidFeedbackError(str(exc)) from None
+        try:
             event_id = self._feedback(message, fields, ticket)
         except _Dropped as dropped:
             raise dropped.error from dropped.error.__cause__
@@ -187,13 +198,19 @@ class Client:
         A ``type: "feedback"`` event follows the feedback rules; any other goes through
         ``sample_rate`` and ``before_send``.
         """
+        category = "feedback" if isinstance(event, Mapping) and event.get("type") == "feedback" else "error"
         try:
-            return self._capture(dict(event), hint, scope, None)
+            problem = _bad_arguments(hint, scope) or (
+                None if isinstance(event, Mapping) else f"event must be a mapping, not {type(event).__name__}"
+            )
+            if problem is not None:
+                self._invalid_call("capture_event", problem, category, hint)
+                return None
+            return self._capture(dict(event), dict(hint) if hint else None, scope, None)
         except _Dropped:
             return None
         except Exception:
             logger.exception("internal error in capture_event")
-            category = "feedback" if event.get("type") == "feedback" else "error"
             self.client_reports.record(DiscardReason.INTERNAL_SDK_ERROR, category)
             return None
 
@@ -212,7 +229,15 @@ class Client:
         and ``mechanism_type`` describe how the error was caught (integrations set them).
         """
         try:
-            exc_info = exc_info_of(error)
+            try:
+                exc_info = exc_info_of(error)
+            except TypeError as exc:
+                self._invalid_call("capture_exception", str(exc), "error", hint)
+                return None
+            problem = _bad_arguments(hint, scope)
+            if problem is not None:
+                self._invalid_call("capture_exception", problem, "error", hint)
+                return None
             if exc_info is None:
                 return None
             event = self.event_from_exception(exc_info[1], handled=handled, mechanism_type=mechanism_type)
@@ -253,7 +278,12 @@ class Client:
         scope: Scope | None = None,
     ) -> str | None:
         """Queue a message event at ``level`` (the scope's level, else ``info``)."""
-        event: Event = {"message": message if isinstance(message, str) else repr(message)}
+        if level is not None and (not isinstance(level, str) or level not in LEVELS):
+            self._invalid_call(
+                "capture_message", f"level must be one of {sorted(LEVELS)}, not {level!r}", "error", hint
+            )
+            return None
+        event: Event = {"message": message if isinstance(message, str) else safe_repr(message)}
         if level is not None:
             event["level"] = level
         if self.options.attach_stacktrace:
@@ -272,21 +302,48 @@ class Client:
         if not self.is_active():
             raise _Dropped(SDKDisabledError("the SDK is disabled: no DSN or transport, or it was closed"))
         values: dict[str, Any] = dict(fields)
-        hint: Hint = dict(values.pop("hint", None) or {})
+        hint_value = values.pop("hint", None)
         scope: Scope | None = values.pop("scope", None)
-        attachments = values.pop("attachments", None)
-        if attachments:
-            hint["attachments"] = [*hint.get("attachments", ()), *attachments]
+        entries = _attachment_entries(values.pop("attachments", None), "attachments")
         try:
+            problem = _bad_arguments(hint_value, scope)
+            if problem is not None:
+                raise InvalidFeedbackError(problem)
+            hint: Hint = dict(hint_value or {})
+            entries = _attachment_entries(hint.get("attachments"), "hint['attachments']") + entries
+            bad = [(label, value) for label, value in entries if not isinstance(value, Attachment)]
+            if bad and ticket is not None:
+                raise InvalidFeedbackError(_not_an_attachment(*bad[0]))
             unknown = sorted(set(values) - _FEEDBACK_FIELDS)
             if unknown:
                 raise InvalidFeedbackError(f"unknown argument(s): {', '.join(unknown)}")
             event = build_feedback_event(message, **values)
         except InvalidFeedbackError as exc:
             logger.warning("invalid feedback dropped: %s", exc)
-            self._record_drop(DiscardReason.INVALID, "feedback", hint.get("attachments", ()))
+            self._record_drop(DiscardReason.INVALID, "feedback", [value for _, value in entries])
             raise _Dropped(exc) from None
+        for label, value in bad:
+            logger.warning("%s; the feedback is sent without it", _not_an_attachment(label, value))
+            self.client_reports.record(DiscardReason.INVALID, "attachment", _entry_quantity(value))
+        hint["attachments"] = [value for _, value in entries if isinstance(value, Attachment)]
         return self._capture(event, hint, scope, ticket)
+
+    def _invalid_call(self, function: str, problem: str, category: str, hint: object) -> None:
+        """Log and count a capture dropped for a bad argument (with the attachments its hint carried)."""
+        logger.warning("%s: %s; dropped", function, problem)
+        attachments = hint.get("attachments") if isinstance(hint, Mapping) else None
+        self._record_drop(DiscardReason.INVALID, category, [v for _, v in _attachment_entries(attachments, "")])
+
+    def _hint_attachments(self, hint: Hint, category: str) -> list[Attachment]:
+        """The attachments of ``hint``; any other entry is logged and counted as ``invalid``."""
+        valid: list[Attachment] = []
+        for label, value in _attachment_entries(hint.get("attachments"), "hint['attachments']"):
+            if isinstance(value, Attachment):
+                valid.append(value)
+                continue
+            logger.warning("%s; the %s is sent without it", _not_an_attachment(label, value), category)
+            self.client_reports.record(DiscardReason.INVALID, "attachment", _entry_quantity(value))
+        return valid
 
     def _capture(self, event: Event, hint: Hint | None, scope: Scope | None, ticket: DeliveryTicket | None) -> str:
         dispatcher = self._dispatcher
@@ -296,7 +353,7 @@ class Client:
         is_feedback = event.get("type") == "feedback"
         category = "feedback" if is_feedback else "error"
         hint = hint if hint is not None else {}
-        hint_attachments = list(hint.get("attachments", ()))
+        hint_attachments = self._hint_attachments(hint, category) if hint.get("attachments") is not None else []
 
         exc_info = hint.get("exc_info")
         if (
@@ -343,7 +400,7 @@ class Client:
         # Scrubbing runs on the background thread, just before the event is serialized.
         prepare = self._scrub if self._scrubber is not None else None
         items = [EnvelopeItem.from_json("feedback" if is_feedback else "event", event, prepare=prepare)]
-        items.extend(EnvelopeItem.from_attachment(a) for a in hint.get("attachments", ()) if isinstance(a, Attachment))
+        items.extend(EnvelopeItem.from_attachment(a) for a in self._hint_attachments(hint, category))
         envelope = Envelope(headers, items)
         if not dispatcher.submit(envelope, ticket):
             error = ticket.error if ticket is not None and ticket.error else None
@@ -359,7 +416,15 @@ class Client:
         for callback in callbacks:
             try:
                 result = callback(event, hint)
-            except Exception as exc:
+            except BaseException as exc:
+                if not isinstance(exc, Exception):
+                    # KeyboardInterrupt, SystemExit, ...: the program's own control flow. Counted, then
+                    # let through, so that Ctrl-C and sys.exit() in a hook still work.
+                    logger.warning(
+                        "%s raised %s; event %s dropped", _callable_name(callback), type(exc).__name__, event_id
+                    )
+                    self._record_drop(DiscardReason.CALLBACK_ERROR, category, hint.get("attachments", ()))
+                    raise
                 name = _callable_name(callback)
                 logger.exception("%s raised; event %s dropped", name, event_id)
                 self._record_drop(DiscardReason.CALLBACK_ERROR, category, hint.get("attachments", ()))
@@ -397,7 +462,7 @@ class Client:
 
     def _record_drop(self, reason: str, category: str, attachments: Iterable[object]) -> None:
         self.client_reports.record(reason, category)
-        size = sum(a.size() for a in attachments if isinstance(a, Attachment))
+        size = sum(_entry_quantity(a) for a in attachments)
         if size:
             self.client_reports.record(reason, "attachment", size)
 
@@ -440,10 +505,15 @@ class Client:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything queued was handled (sent or counted); ``True`` if within ``timeout``."""
+        """Wait until everything queued was handled (sent or counted); ``True`` if within ``timeout``.
+
+        ``timeout`` is a finite number of seconds >= 0 (``None``: ``shutdown_timeout``);
+        anything else raises ``ValueError``.
+        """
+        seconds = self.options.shutdown_timeout if timeout is None else check_timeout(timeout, "timeout")
         if self._dispatcher is None:
             return True
-        return self._dispatcher.flush(self.options.shutdown_timeout if timeout is None else timeout)
+        return self._dispatcher.flush(seconds)
 
     def _retire(self) -> None:
         """Stop taking captures but keep sending what is queued (``init`` made a newer client)."""
@@ -451,10 +521,14 @@ class Client:
             self._dispatcher.retire()
 
     def close(self, timeout: float | None = None) -> bool:
-        """Flush within ``timeout`` (default ``shutdown_timeout``) and stop sending. Idempotent."""
+        """Flush within ``timeout`` (default ``shutdown_timeout``) and stop sending. Idempotent.
+
+        ``timeout`` is a finite number of seconds >= 0; anything else raises ``ValueError``.
+        """
+        seconds = self.options.shutdown_timeout if timeout is None else check_timeout(timeout, "timeout")
         if self._dispatcher is None:
             return True
-        return self._dispatcher.close(self.options.shutdown_timeout if timeout is None else timeout)
+        return self._dispatcher.close(seconds)
 
     def __enter__(self) -> Client:
         return self
@@ -470,3 +544,62 @@ class Client:
 
 def _callable_name(callback: object) -> str:
     return getattr(callback, "__qualname__", None) or repr(callback)
+
+
+def _attachment_entries(value: object, label: str) -> list[tuple[str, object]]:
+    """The entries of an ``attachments`` value, each with a label naming it in messages.
+
+    A single value that is not a list (an Attachment, bytes, a path) is one entry; an
+    iterable without a length (a generator) gives at most ``MAX_ATTACHMENT_ENTRIES``.
+    """
+    if value is None:
+        return []
+    if isinstance(value, (Attachment, str, bytes, bytearray, memoryview, os.PathLike, Mapping)) or not isinstance(
+        value, Iterable
+    ):
+        return [(label, value)]
+    try:
+        values = list(value) if isinstance(value, Sized) else list(itertools.islice(value, MAX_ATTACHMENT_ENTRIES))
+    except Exception:
+        return [(label, value)]
+    return [(f"{label}[{index}]", entry) for index, entry in enumerate(values)]
+
+
+def _attachment_values(fields: Mapping[str, Any]) -> list[object]:
+    """Everything a feedback call was given as attachments (for counting a drop)."""
+    hint = fields.get("hint")
+    entries = _attachment_entries(fields.get("attachments"), "")
+    if isinstance(hint, Mapping):
+        entries += _attachment_entries(hint.get("attachments"), "")
+    return [value for _, value in entries]
+
+
+def _entry_quantity(value: object) -> int:
+    """Bytes a dropped attachment entry counts for: its size when known, else 1."""
+    if isinstance(value, Attachment):
+        return value.counted_size()
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if isinstance(value, memoryview):
+        return value.nbytes
+    return 1
+
+
+def _not_an_attachment(label: str, value: object) -> str:
+    kind = type(value).__name__
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        advice = "wrap it: Attachment(data, filename=...)"
+    elif isinstance(value, (str, os.PathLike)):
+        advice = "wrap it: Attachment(path=...)"
+    else:
+        advice = "use sentry_feedback.Attachment"
+    return f"{label} is {kind}, not an Attachment ({advice})"
+
+
+def _bad_arguments(hint: object, scope: object) -> str | None:
+    """What is wrong with a capture's ``hint`` or ``scope`` argument, or ``None``."""
+    if hint is not None and not isinstance(hint, Mapping):
+        return f"hint must be a mapping, not {type(hint).__name__}"
+    if scope is not None and not isinstance(scope, Scope):
+        return f"scope must be a Scope, not {type(scope).__name__}"
+    return None

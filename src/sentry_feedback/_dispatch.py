@@ -23,6 +23,7 @@ from ._spotlight import SpotlightSender
 from ._transport import OK, Transport, TransportResponse
 from ._worker import BackgroundWorker
 from .exceptions import (
+    AttachmentReadError,
     FeedbackDroppedError,
     FeedbackError,
     NetworkError,
@@ -354,28 +355,27 @@ class Dispatcher:
         return [item for item in items if item not in dropped]
 
     def _materialize(self, items: list[EnvelopeItem]) -> list[EnvelopeItem]:
-        """Read files and serialize events now; items that fail or are too large are counted and left out."""
+        """Read files and serialize events now; attachments that fail or are too large are counted and left out."""
         kept: list[EnvelopeItem] = []
         for item in items:
-            if item.type == "attachment" and item.quantity() > self._max_attachment_size:
-                self._drop_attachment(item, DiscardReason.INVALID, "larger than max_attachment_size")
+            if item.type != "attachment":
+                item.payload  # noqa: B018 - serialize now: a failure drops the whole envelope
+                kept.append(item)
                 continue
             try:
-                payload = item.payload
-            except Exception as exc:
-                if item.type != "attachment":
-                    raise
-                self._drop_attachment(item, DiscardReason.INTERNAL_SDK_ERROR, f"could not be read: {exc}")
+                item.materialize(self._max_attachment_size)
+            except AttachmentReadError as exc:
+                self._drop_attachment(item, exc.reason, str(exc), exc.quantity)
                 continue
-            if item.type == "attachment" and len(payload) > self._max_attachment_size:
-                self._drop_attachment(item, DiscardReason.INVALID, "larger than max_attachment_size")
+            except Exception as exc:
+                self._drop_attachment(item, DiscardReason.INTERNAL_SDK_ERROR, f"could not be read: {exc}")
                 continue
             kept.append(item)
         return kept
 
-    def _drop_attachment(self, item: EnvelopeItem, reason: str, why: str) -> None:
-        logger.warning("attachment %r %s; sending without it", item.headers.get("filename"), why)
-        self.recorder.record(reason, "attachment", max(item.quantity(), 1))
+    def _drop_attachment(self, item: EnvelopeItem, reason: str, why: str, quantity: int | None = None) -> None:
+        logger.warning("attachment %r not sent: %s", item.headers.get("filename"), why)
+        self.recorder.record(reason, "attachment", max(item.quantity() if quantity is None else quantity, 1))
 
     def _take_report(self) -> dict[str, Any] | None:
         if not self._send_reports or self.limiter.is_limited("internal"):

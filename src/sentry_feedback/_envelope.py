@@ -14,7 +14,8 @@ from typing import Any
 
 from . import _serialize
 from ._attachment import Attachment
-from .exceptions import EnvelopeParseError
+from ._client_reports import DiscardReason
+from .exceptions import AttachmentReadError, EnvelopeParseError
 
 __all__ = ["Envelope", "EnvelopeItem"]
 
@@ -121,14 +122,32 @@ class EnvelopeItem:
                 self._payload = _serialize.dumps(self._json)
         return self._payload
 
+    def materialize(self, limit: int | None = None) -> bytes:
+        """The payload, reading an attachment now with at most ``limit`` bytes accepted.
+
+        Raises :class:`~sentry_feedback.exceptions.AttachmentReadError` for an attachment
+        that cannot be read within the limit (a payload already in memory included).
+        """
+        if self._payload is None and self._attachment is not None:
+            self._payload = self._attachment.read(limit)
+            return self._payload
+        payload = self.payload
+        if limit is not None and self.type == "attachment" and len(payload) > limit:
+            raise AttachmentReadError(
+                f"larger than max_attachment_size ({len(payload)} > {limit} bytes)",
+                reason=DiscardReason.INVALID,
+                quantity=len(payload),
+            )
+        return payload
+
     def quantity(self) -> int:
-        """How much this item counts for in client reports: bytes for attachments, else 1."""
+        """How much this item counts for in client reports: bytes for attachments (1 when unknown), else 1."""
         if self.data_category != "attachment":
             return 1
         if self._payload is not None:
             return len(self._payload)
         if self._attachment is not None:
-            return self._attachment.size()
+            return self._attachment.counted_size()
         return 0
 
     def get_json(self) -> Any:

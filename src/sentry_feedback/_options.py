@@ -230,3 +230,12 @@ def _check_int(name: str, value: object, low: int, high: int | None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"option {name!r} must be an integer, not {type(value).__name__}")
     _check_number(name, value, low, high)
+
+
+def check_timeout(value: object, name: str) -> float:
+    """``value`` as seconds to wait: a finite number >= 0; ``ValueError`` naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value!r}")
+    return float(value)

@@ -7,6 +7,8 @@ subclasses. The tree::
 
     SentryFeedbackError                 base of everything below
     ├── EnvelopeParseError (ValueError) bytes that are not a valid envelope
+    ├── AttachmentReadError (OSError)   a file attachment that cannot be read within the
+    │                                   limits: .reason, .quantity (for client reports)
     ├── TransportError                  a transport could not reach the server
     └── FeedbackError                   send_feedback could not deliver; has .event_id
         ├── InvalidFeedbackError (ValueError)   message blank/too long, bad ids
@@ -23,6 +25,7 @@ subclasses. The tree::
 from __future__ import annotations
 
 __all__ = [
+    "AttachmentReadError",
     "DeliveryError",
     "EnvelopeParseError",
     "FeedbackDroppedError",
@@ -44,6 +47,21 @@ class SentryFeedbackError(Exception):
 
 class EnvelopeParseError(SentryFeedbackError, ValueError):
     """The bytes given to :meth:`Envelope.parse` are not a valid envelope."""
+
+
+class AttachmentReadError(SentryFeedbackError, OSError):
+    """:meth:`Attachment.read` could not read the file within the limits.
+
+    Missing or unreadable (``reason`` ``internal_sdk_error``), not a regular file (a FIFO,
+    a device, a directory: ``invalid``), or larger than the limit (``invalid``).
+    ``quantity`` is the bytes a client report counts for it (1 when the size is unknown).
+    The background thread sends the feedback without such an attachment.
+    """
+
+    def __init__(self, message: str, *, reason: str, quantity: int) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.quantity = quantity
 
 
 class TransportError(SentryFeedbackError):
