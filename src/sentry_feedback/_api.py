@@ -105,8 +105,11 @@ def _configure_debug(debug: bool) -> None:
 
 
 def _shutdown() -> None:
-    client = get_client()
-    client.close(client.options.shutdown_timeout)
+    """The atexit handler: flush within ``shutdown_timeout``; never raises (it would hide the program's own exit)."""
+    try:
+        get_client().close()
+    except Exception:
+        logger.exception("could not flush at exit")
 
 
 def is_enabled() -> bool:

@@ -120,11 +120,14 @@ class Dispatcher:
         self._spotlight = SpotlightSender.from_option(options.spotlight)
         self._drain_failures = 0
         self._finished = False
+        self._transport_closed = False
         self._worker: BackgroundWorker[_Task] = BackgroundWorker(
             self._handle,
             max_size=options.transport_queue_size,
             on_idle=self._send_reports_alone if self._send_reports else None,
             idle_interval=CLIENT_REPORT_INTERVAL,
+            on_lost=self._lost,
+            on_exit=self._close_transport,
         )
 
     # -- caller side ------------------------------------------------------------------------------
@@ -183,17 +186,43 @@ class Dispatcher:
         if self._finished:
             return True
         self._finished = True
-        if self._send_reports and self.recorder.has_pending():
-            # submit_later also works on a retired worker, which refuses submit().
-            self._worker.submit_later(_Task(None, kind="reports"), 0.0)
+        if self._send_reports and (self.recorder.has_pending() or self._worker.pending()):
+            # After what is queued, so that it holds what sending that costs; submit_later
+            # (which runs first) only on a retired worker, which refuses submit().
+            report = _Task(None, kind="reports")
+            if not self._worker.submit(report):
+                self._worker.submit_later(report, 0.0)
         flushed = self._worker.shutdown(timeout)
         for task in self._worker.take_pending():
             self._abandon(task)
         if self._cache is not None and self._send_reports and self.recorder.has_pending():
             self._cache_reports()
         if flushed:
-            self.transport.close()
+            self._close_transport()
         return flushed
+
+    def _close_transport(self) -> None:
+        """Close the transport once: at :meth:`close`, or when the worker ends after it."""
+        if self._transport_closed:
+            return
+        self._transport_closed = True
+        try:
+            self.transport.close()
+        except Exception:
+            logger.exception("the transport failed to close")
+
+    def _lost(self, task: _Task) -> None:
+        """The worker thread died while handling ``task``: count what it carried."""
+        envelope = task.envelope
+        if task.kind != "send" or envelope is None:
+            return
+        record_dropped_items(self.recorder, DiscardReason.INTERNAL_SDK_ERROR, envelope.items)
+        if task.ticket is not None:
+            task.ticket.resolve(
+                FeedbackDroppedError(
+                    "the background thread failed", reason=DiscardReason.INTERNAL_SDK_ERROR, event_id=envelope.event_id
+                )
+            )
 
     def _abandon(self, task: _Task) -> None:
         """Account for a task still waiting at shutdown: to disk with a cache, else counted as lost."""
@@ -259,7 +288,7 @@ class Dispatcher:
                 self._deliver(task.envelope, ticket, task.cached)
             else:
                 self._retry_send(task, ticket)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit from user code (a __repr__, a transport) included
             logger.exception("internal error while sending envelope %s", task.envelope.event_id)
             record_dropped_items(self.recorder, DiscardReason.INTERNAL_SDK_ERROR, task.envelope.items)
             ticket.resolve(
@@ -400,7 +429,7 @@ class Dispatcher:
                 self.recorder.restore(report)
             self._network_failure(envelope, ticket, attempt, cached, exc)
             return _Sent.NETWORK
-        except Exception as exc:
+        except BaseException as exc:  # a custom transport's SystemExit too: the worker goes on
             logger.exception("transport failed to send envelope %s", event_id)
             self._failed(envelope, report, DiscardReason.INTERNAL_SDK_ERROR)
             if cached is not None and self._cache is not None:
@@ -529,7 +558,7 @@ class Dispatcher:
         envelope = Envelope({"sent_at": rfc3339_now()}, [EnvelopeItem.from_json("client_report", report)])
         try:
             response = self.transport.send(envelope) or OK
-        except Exception as exc:
+        except BaseException as exc:
             logger.debug("could not send client report: %s", exc)
             self.recorder.restore(report)
             return

@@ -41,9 +41,9 @@ class RetryPolicy:
     jitter: float = 0.25
 
     def __post_init__(self) -> None:
-        _check_int("retry.max_attempts", self.max_attempts, 1, None)
-        _check_number("retry.initial", self.initial, 0.0, None)
-        _check_number("retry.maximum", self.maximum, 0.0, None)
+        _check_int("retry.max_attempts", self.max_attempts, 1, MAX_RETRY_ATTEMPTS)
+        _check_number("retry.initial", self.initial, 0.0, MAX_WAIT)
+        _check_number("retry.maximum", self.maximum, 0.0, MAX_WAIT)
         _check_number("retry.jitter", self.jitter, 0.0, 1.0)
 
     def delay(self, attempt: int) -> float:
@@ -55,6 +55,16 @@ class RetryPolicy:
 
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
+#: Upper bounds of the options that size queues, waits and reads: past these a value is a
+#: mistake (and some would overflow a thread wait or a socket timeout), so init rejects it.
+MAX_WAIT = 3600.0
+MAX_HTTP_TIMEOUT = 600.0
+MAX_BREADCRUMBS = 1000
+MAX_QUEUE_SIZE = 100_000
+MAX_CACHE_ITEMS = 100_000
+MAX_ATTACHMENT_SIZE = GiB
+MAX_RETRY_ATTEMPTS = 100
 
 
 @dataclass(frozen=True)
@@ -129,9 +139,10 @@ class Options:
             value = options.get(name)
             if value is not None and not isinstance(value, (str, bytes)) and hasattr(value, "__iter__"):
                 options[name] = tuple(value)
-        instance = cls(dsn=parsed or None, **options)
-        instance._validate()
-        return instance
+        return cls(dsn=parsed or None, **options)
+
+    def __post_init__(self) -> None:
+        self._validate()
 
     def _validate(self) -> None:
         for name in (
@@ -164,13 +175,13 @@ class Options:
             if value is not None and not callable(value):
                 raise ValueError(f"option {name!r} must be callable, not {type(value).__name__}")
         _check_number("sample_rate", self.sample_rate, 0.0, 1.0)
-        _check_number("shutdown_timeout", self.shutdown_timeout, 0.0, None)
-        _check_number("http_timeout", self.http_timeout, 0.0, None, open_low=True)
-        _check_int("max_breadcrumbs", self.max_breadcrumbs, 0, None)
-        _check_int("transport_queue_size", self.transport_queue_size, 1, None)
+        _check_number("shutdown_timeout", self.shutdown_timeout, 0.0, MAX_WAIT)
+        _check_number("http_timeout", self.http_timeout, 0.0, MAX_HTTP_TIMEOUT, open_low=True)
+        _check_int("max_breadcrumbs", self.max_breadcrumbs, 0, MAX_BREADCRUMBS)
+        _check_int("transport_queue_size", self.transport_queue_size, 1, MAX_QUEUE_SIZE)
         _check_int("compression_level", self.compression_level, 0, 9)
-        _check_int("max_attachment_size", self.max_attachment_size, 0, None)
-        _check_int("max_cache_items", self.max_cache_items, 1, None)
+        _check_int("max_attachment_size", self.max_attachment_size, 0, MAX_ATTACHMENT_SIZE)
+        _check_int("max_cache_items", self.max_cache_items, 1, MAX_CACHE_ITEMS)
         if not isinstance(self.retry, RetryPolicy):
             raise ValueError("option 'retry' must be a RetryPolicy")
         if not isinstance(self.spotlight, (bool, str)):
@@ -200,9 +211,7 @@ class Options:
     def replace(self, **changes: Any) -> Options:
         """A copy with ``changes`` applied and validated."""
         values: Mapping[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
-        instance = type(self)(**{**values, **changes})
-        instance._validate()
-        return instance
+        return type(self)(**{**values, **changes})
 
 
 def _is_transport(value: object) -> bool:
@@ -222,7 +231,7 @@ def _check_number(name: str, value: object, low: float, high: float | None, *, o
         raise ValueError(f"option {name!r} must be a number, not {type(value).__name__}")
     if not math.isfinite(value) or value < low or (open_low and value == low) or (high is not None and value > high):
         bound = f"> {low}" if open_low else f">= {low}"
-        span = f"between {low} and {high}" if high is not None else bound
+        span = bound if high is None else f"{bound} and <= {high}" if open_low else f"between {low} and {high}"
         raise ValueError(f"option {name!r} must be {span}, not {value!r}")
 
 

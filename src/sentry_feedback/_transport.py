@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._dsn import USER_AGENT, Dsn
+from ._watchdog import ExchangeWatchdog, watched_pool_classes
 from .exceptions import TransportError
 
 if TYPE_CHECKING:
@@ -101,6 +102,10 @@ class HttpTransport(Transport):
 
     **Keep-alive.** With ``keep_alive`` (the default) the sockets have ``SO_KEEPALIVE``
     set, and TCP keep-alive probes every 10 s after 45 s idle where the platform allows.
+
+    **Time.** One exchange (connect, send, the whole answer) takes at most
+    ``http_timeout`` seconds in all: a server that answers slowly a byte at a time is cut
+    off at that deadline, like one that does not answer at all.
     """
 
     def __init__(self, options: Options) -> None:
@@ -120,6 +125,8 @@ class HttpTransport(Transport):
         from urllib3.connection import HTTPConnection
 
         self._network_errors = (urllib3.exceptions.HTTPError, OSError, zlib.error)
+        self._http_timeout = options.http_timeout
+        self._watchdog = ExchangeWatchdog()
         timeout = urllib3.Timeout(connect=options.http_timeout, read=options.http_timeout)
         pool_options: dict[str, Any] = {
             "num_pools": 2,
@@ -152,9 +159,9 @@ class HttpTransport(Transport):
             logger.debug("sending to %s through the proxy %s (%s)", self._dsn.netloc, self._proxy, source)
 
         def new_pool() -> urllib3.PoolManager:
-            if "proxy_url" in pool_options:
-                return urllib3.ProxyManager(**pool_options)
-            return urllib3.PoolManager(**pool_options)
+            manager = (urllib3.ProxyManager if "proxy_url" in pool_options else urllib3.PoolManager)(**pool_options)
+            manager.pool_classes_by_scheme = watched_pool_classes()  # lets the watchdog find the socket
+            return manager
 
         self._pool = new_pool()
 
@@ -166,6 +173,7 @@ class HttpTransport(Transport):
     def _reinit_after_fork(self) -> None:
         inherited, self._pool = self._pool, self._new_pool()
         _reinit_inherited_locks(inherited)
+        self._watchdog.reinit_after_fork()
 
     @property
     def proxy(self) -> str | None:
@@ -179,17 +187,23 @@ class HttpTransport(Transport):
         if self._compression_level > 0:
             body = gzip.compress(body, compresslevel=self._compression_level, mtime=0)
             headers = {**headers, "Content-Encoding": "gzip"}
+        exchange = self._watchdog.arm(self._http_timeout)
         try:
             response = self._pool.request("POST", self._url, body=body, headers=headers, retries=False, redirect=False)
+            data = response.data or b""
         except self._network_errors as exc:
             via = f" through the proxy {self._proxy}" if self._proxy is not None else ""
-            message = self._redact(f"could not send to {self._dsn.netloc}{via}: {exc}")
+            why = f"no complete answer within http_timeout ({self._http_timeout:g} s)" if exchange.fired else str(exc)
+            message = self._redact(f"could not send to {self._dsn.netloc}{via}: {why}")
             raise TransportError(message) from exc
-        return TransportResponse(response.status, dict(response.headers.items()), response.data or b"")
+        finally:
+            self._watchdog.disarm(exchange)
+        return TransportResponse(response.status, dict(response.headers.items()), data)
 
     def close(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled connections and stop the deadline thread."""
         self._pool.clear()
+        self._watchdog.close()
 
     def _redact(self, message: str) -> str:
         for secret in self._secrets:
