@@ -78,6 +78,17 @@ class EnvelopeCache:
         name = f"{time.time_ns():020d}-{os.getpid()}-{self._counter}-{os.urandom(4).hex()}{SUFFIX}"
         free_path = os.path.join(self.directory, name)
         claimed = self._claimed_name(free_path)
+        self._write(claimed, data, sync=sync)
+        return CachedEnvelope(claimed, free_path)
+
+    def rewrite(self, cached: CachedEnvelope, data: bytes) -> CachedEnvelope:
+        """Replace the content of a file this process has claimed, atomically (and synced)."""
+        self._write(cached.path, data, sync=True)
+        return cached
+
+    def _write(self, path: str, data: bytes, *, sync: bool) -> None:
+        """Write ``path`` whole: a temporary file renamed over it, so a crash leaves the old or the new."""
+        name = os.path.basename(path).split(SUFFIX)[0] + SUFFIX
         tmp = os.path.join(self.directory, f".{name}.{os.getpid()}{TMP}")
         try:
             with open(tmp, "wb") as fh:
@@ -85,14 +96,13 @@ class EnvelopeCache:
                 fh.flush()
                 if sync:
                     os.fsync(fh.fileno())
-            os.replace(tmp, claimed)
+            os.replace(tmp, path)
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
         if sync:
             self._fsync_dir()
-        return CachedEnvelope(claimed, free_path)
 
     def sync(self, cached: CachedEnvelope) -> None:
         """Flush a file written without ``sync`` to the disk, and make room if the cache is over its cap."""

@@ -42,6 +42,9 @@ logger = logging.getLogger("sentry_feedback")
 #: Item types that carry an event; their attachments are dropped with them.
 EVENT_ITEM_TYPES = frozenset({"event", "feedback", "transaction"})
 CLIENT_REPORT_INTERVAL = 30.0
+#: With ``cache_dir``: in-memory attachment bytes written to disk on the caller's thread at
+#: capture, at most. Larger and file attachments are written by the background thread.
+EARLY_WRITE_BUDGET = 64 * 1024
 #: Pause between two envelopes sent from the offline cache.
 DRAIN_INTERVAL = 0.1
 
@@ -74,6 +77,8 @@ class _Task(NamedTuple):
     # "send"; "reports": send pending client reports now; "drain": the offline cache;
     # "final_reports": a retired dispatcher's last report, once its queue is done.
     kind: str = "send"
+    # False: ``cached`` was written at capture without some attachments (the worker rewrites it).
+    cached_complete: bool = True
 
 
 class _Sent(enum.Enum):
@@ -135,13 +140,15 @@ class Dispatcher:
     def submit(self, envelope: Envelope, ticket: DeliveryTicket | None = None) -> bool:
         """Queue ``envelope`` for sending. When the queue is full, count its items and return ``False``.
 
-        With an offline cache, an envelope whose attachments are all in memory is written to
-        disk here, before the call returns (without fsync: it survives the process being
-        killed; the background thread syncs it). One with file attachments is written by the
-        background thread, which reads the files.
+        With an offline cache, the envelope is written to disk here, before the call returns
+        (without fsync: it survives the process being killed; the background thread syncs
+        it), with its in-memory attachments up to :data:`EARLY_WRITE_BUDGET` bytes in all.
+        File attachments and larger ones are written by the background thread, which then
+        replaces the file; until it has, the file also holds a client report that counts
+        them, so that a crash in between loses nothing silently.
         """
-        cached = self._persist_early(envelope) if self._cache is not None else None
-        if self._worker.submit(_Task(envelope, ticket, cached=cached)):
+        cached, complete = self._persist_early(envelope) if self._cache is not None else (None, True)
+        if self._worker.submit(_Task(envelope, ticket, cached=cached, cached_complete=complete)):
             return True
         if cached is not None and self._cache is not None:
             self._cache.remove(cached)
@@ -229,16 +236,15 @@ class Dispatcher:
         envelope = task.envelope
         if task.kind != "send" or envelope is None:
             return
-        if task.cached is not None and self._cache is not None:
-            # Written at capture (claimed by us: free it), or released before its retry was
-            # scheduled (then this does nothing): the next start sends it.
-            self._cache.release(task.cached)
-            return
         if self._cache is not None:
             try:
-                self._cache.release(
-                    self._cache.store(Envelope(envelope.headers, self._materialize(envelope.items)).serialize())
-                )
+                cached = task.cached
+                if cached is None or not task.cached_complete:
+                    data = Envelope(envelope.headers, self._materialize(envelope.items)).serialize()
+                    cached = self._cache.store(data) if cached is None else self._cache.rewrite(cached, data)
+                # Written at capture (claimed by us: free it), or released before its retry was
+                # scheduled (then this does nothing): the next start sends it.
+                self._cache.release(cached)
                 return
             except Exception:
                 logger.warning("could not keep envelope %s in the cache", envelope.event_id, exc_info=True)
@@ -285,7 +291,7 @@ class Dispatcher:
         ticket = task.ticket or DeliveryTicket()
         try:
             if task.attempt == 1:
-                self._deliver(task.envelope, ticket, task.cached)
+                self._deliver(task.envelope, ticket, task.cached, task.cached_complete)
             else:
                 self._retry_send(task, ticket)
         except BaseException as exc:  # SystemExit from user code (a __repr__, a transport) included
@@ -299,12 +305,15 @@ class Dispatcher:
                 )
             )
 
-    def _deliver(self, envelope: Envelope, ticket: DeliveryTicket, early: CachedEnvelope | None = None) -> None:
+    def _deliver(
+        self,
+        envelope: Envelope,
+        ticket: DeliveryTicket,
+        early: CachedEnvelope | None = None,
+        early_complete: bool = True,
+    ) -> None:
         event_id = envelope.event_id
         items = self._drop_rate_limited(envelope.items)
-        if early is not None and self._cache is not None and len(items) != len(envelope.items):
-            self._cache.remove(early)  # written before the rate limits applied: no longer what we send
-            early = None
         limited_category = next(
             (i.data_category for i in envelope.items if i.type in EVENT_ITEM_TYPES and i not in items), None
         )
@@ -320,33 +329,68 @@ class Dispatcher:
                 )
             )
         if not items:
+            if early is not None and self._cache is not None:
+                self._cache.remove(early)
             ticket.resolve(FeedbackDroppedError("nothing left to send", reason="empty", event_id=event_id))
             return
 
         outgoing = Envelope(envelope.headers, items)
+        cached: CachedEnvelope | None
         if early is not None and self._cache is not None:
-            cached: CachedEnvelope | None = early
-            self._cache.sync(early)
+            if early_complete and len(items) == len(envelope.items):
+                self._cache.sync(early)
+                cached = early
+            else:
+                # What goes out differs from what capture wrote: swap the file in one rename,
+                # so that a crash leaves one or the other, never neither nor both.
+                cached = self._rewrite(early, outgoing)
         else:
             cached = self._persist(outgoing)
         self._send(outgoing, ticket, 1, cached)
         if self._spotlight is not None:
             self._spotlight.send(outgoing)
 
-    def _persist_early(self, envelope: Envelope) -> CachedEnvelope | None:
-        """On the caller's thread: write an envelope that holds no file attachment to the cache."""
+    def _persist_early(self, envelope: Envelope) -> tuple[CachedEnvelope | None, bool]:
+        """On the caller's thread: write ``envelope`` to the cache, within :data:`EARLY_WRITE_BUDGET`.
+
+        Returns the file and whether it holds every item.
+        """
+        budget = min(EARLY_WRITE_BUDGET, self._max_attachment_size)
+        items: list[EnvelopeItem] = []
+        left_out = 0
         for item in envelope.items:
             attachment = item.attachment
-            if attachment is not None and (
-                attachment.path is not None or attachment.size() > self._max_attachment_size
-            ):
-                return None
+            if attachment is not None:
+                size = attachment.size() if attachment.path is None else -1
+                if size < 0 or size > budget:
+                    left_out += item.quantity()
+                    continue
+                budget -= size
+            items.append(item)
+        if left_out:
+            lost = {
+                "timestamp": time.time(),
+                "discarded_events": [
+                    {"reason": DiscardReason.INTERNAL_SDK_ERROR, "category": "attachment", "quantity": left_out}
+                ],
+            }
+            items.append(EnvelopeItem.from_json("client_report", lost))
         try:
             assert self._cache is not None
-            return self._cache.store(envelope.serialize(), make_room=False, sync=False)
+            cached = self._cache.store(Envelope(envelope.headers, items).serialize(), make_room=False, sync=False)
         except Exception:
             logger.debug("could not write envelope %s to the cache early", envelope.event_id, exc_info=True)
-            return None
+            return None, True
+        return cached, not left_out
+
+    def _rewrite(self, early: CachedEnvelope, envelope: Envelope) -> CachedEnvelope:
+        """Replace the file written at capture by what is sent now (see :meth:`_persist_early`)."""
+        assert self._cache is not None
+        try:
+            return self._cache.rewrite(early, envelope.serialize())
+        except OSError as exc:
+            logger.warning("could not update envelope %s in the cache (%s)", envelope.event_id, exc)
+            return early
 
     def _persist(self, envelope: Envelope) -> CachedEnvelope | None:
         """Write ``envelope`` to the offline cache (claimed by us) before sending it."""
@@ -522,6 +566,7 @@ class Dispatcher:
             # The server counts what it rate-limits: no client report, and no retry.
             if report is not None:
                 self.recorder.restore(report)
+            self._restore_carried_reports(envelope)
             category = next((i.data_category for i in envelope.items if i.type in EVENT_ITEM_TYPES), "default")
             retry = self.limiter.retry_after(category)
             logger.info("rate limited by the server (429) for %.0f s; envelope %s dropped", retry, event_id)
@@ -548,6 +593,16 @@ class Dispatcher:
         record_dropped_items(self.recorder, reason, envelope.items)
         if report is not None:
             self.recorder.restore(report)
+        self._restore_carried_reports(envelope)
+
+    def _restore_carried_reports(self, envelope: Envelope) -> None:
+        """Counts an envelope carried itself (written at capture, see :meth:`_persist_early`) go out later."""
+        for item in envelope.items:
+            if item.type == "client_report":
+                try:
+                    self.recorder.restore(item.get_json())
+                except Exception:
+                    logger.debug("unreadable client report in envelope %s", envelope.event_id, exc_info=True)
 
     def _send_reports_alone(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._last_report < CLIENT_REPORT_INTERVAL:
