@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from ._attachment import Attachment
+from ._serialize import safe_repr
 from ._tracing import PropagationContext
 from ._types import LEVELS, Event, EventProcessor, Hint, Level
 
@@ -19,6 +20,9 @@ logger = logging.getLogger("sentry_feedback")
 
 class Scope:
     """Data applied to every event captured while the scope is active.
+
+    Setters never raise: a value of the wrong type is logged (``sentry_feedback`` logger,
+    warning) and ignored, so that enriching events cannot break a request.
 
     There are three: the global scope (whole process), the isolation scope (one per
     request or task: fork it with :func:`with_isolation_scope`) and the current scope
@@ -77,11 +81,13 @@ class Scope:
     # -- tags, extras, contexts, user, level, fingerprint -------------------------------------
 
     def set_tag(self, key: str, value: object) -> None:
-        """Set a tag (searchable in Sentry); the value is turned into a string."""
-        self._tags[str(key)] = value if isinstance(value, str) else str(value)
+        """Set a tag (searchable in Sentry); the key and value are turned into strings."""
+        self._tags[_text(key)] = _text(value)
 
     def set_tags(self, tags: Mapping[str, object]) -> None:
         """Set several tags at once."""
+        if _rejected("set_tags", "tags", tags, Mapping):
+            return
         for key, value in tags.items():
             self.set_tag(key, value)
 
@@ -90,11 +96,13 @@ class Scope:
         self._tags.pop(key, None)
 
     def set_extra(self, key: str, value: object) -> None:
-        """Set additional, unsearchable data."""
-        self._extras[str(key)] = value
+        """Set additional, unsearchable data (any value: what JSON cannot hold is sent as its ``repr``)."""
+        self._extras[_text(key)] = value
 
     def set_extras(self, extras: Mapping[str, object]) -> None:
         """Set several extras at once."""
+        if _rejected("set_extras", "extras", extras, Mapping):
+            return
         for key, value in extras.items():
             self.set_extra(key, value)
 
@@ -105,9 +113,9 @@ class Scope:
     def set_context(self, key: str, value: Mapping[str, Any] | None) -> None:
         """Set a structured context (``contexts.<key>``); ``None`` removes it."""
         if value is None:
-            self._contexts.pop(key, None)
-        else:
-            self._contexts[str(key)] = dict(value)
+            self._contexts.pop(_text(key), None)
+        elif not _rejected("set_context", "value", value, Mapping):
+            self._contexts[_text(key)] = dict(value)
 
     def remove_context(self, key: str) -> None:
         """Remove a context if present."""
@@ -115,17 +123,26 @@ class Scope:
 
     def set_user(self, user: Mapping[str, Any] | None) -> None:
         """Set the user (``id``, ``email``, ``username``, ``ip_address``, ...); ``None`` unsets it."""
-        self._user = None if user is None else dict(user)
+        if user is None or not _rejected("set_user", "user", user, Mapping):
+            self._user = None if user is None else dict(user)
 
     def set_level(self, level: Level | None) -> None:
         """Set the level of events captured in this scope that do not set one themselves."""
-        if level is not None and level not in LEVELS:
-            raise ValueError(f"level must be one of {sorted(LEVELS)}, not {level!r}")
+        if level is not None and (not isinstance(level, str) or level not in LEVELS):
+            logger.warning("set_level: level must be one of %s, not %r; ignored", sorted(LEVELS), level)
+            return
         self._level = level
 
     def set_fingerprint(self, fingerprint: Iterable[str] | None) -> None:
         """Set the grouping fingerprint for events that do not set one."""
-        self._fingerprint = None if fingerprint is None else [str(part) for part in fingerprint]
+        if fingerprint is None:
+            self._fingerprint = None
+        elif isinstance(fingerprint, str) or not isinstance(fingerprint, Iterable):
+            logger.warning(
+                "set_fingerprint: fingerprint must be a list of strings, not %s; ignored", type(fingerprint).__name__
+            )
+        else:
+            self._fingerprint = [_text(part) for part in fingerprint]
 
     # -- breadcrumbs, attachments, processors ---------------------------------------------------
 
@@ -138,17 +155,26 @@ class Scope:
         from ._context import get_client
 
         options = get_client().options
+        if crumb is not None and _rejected("add_breadcrumb", "crumb", crumb, Mapping):
+            return
+        if hint is not None and _rejected("add_breadcrumb", "hint", hint, Mapping):
+            hint = None
         breadcrumb: dict[str, Any] = dict(crumb or {})
         breadcrumb.update(fields)
         breadcrumb.setdefault("timestamp", time.time())
         hook = options.before_breadcrumb
         if hook is not None:
             try:
-                result = hook(breadcrumb, hint or {})
+                result = hook(breadcrumb, dict(hint or {}))
             except Exception:
                 logger.exception("before_breadcrumb raised; breadcrumb dropped")
                 return
             if result is None:
+                return
+            if not isinstance(result, dict):
+                logger.warning(
+                    "before_breadcrumb returned %s instead of a dict; breadcrumb dropped", type(result).__name__
+                )
                 return
             breadcrumb = result
         crumbs = self._breadcrumbs
@@ -169,9 +195,16 @@ class Scope:
         filename: str | None = None,
         content_type: str | None = None,
     ) -> None:
-        """Attach a file to every event and feedback captured in this scope."""
+        """Attach a file to every event and feedback captured in this scope.
+
+        Wrong arguments (what ``Attachment(...)`` refuses) are logged and ignored.
+        """
         if not isinstance(attachment, Attachment):
-            attachment = Attachment(attachment, path=path, filename=filename, content_type=content_type)
+            try:
+                attachment = Attachment(attachment, path=path, filename=filename, content_type=content_type)
+            except (TypeError, ValueError) as exc:
+                logger.warning("add_attachment: %s; ignored", exc)
+                return
         self._attachments.append(attachment)
 
     def clear_attachments(self) -> None:
@@ -180,6 +213,9 @@ class Scope:
 
     def add_event_processor(self, processor: EventProcessor) -> None:
         """Run ``processor(event, hint)`` on every event captured in this scope; ``None`` drops it."""
+        if not callable(processor):
+            logger.warning("add_event_processor: processor must be callable, not %s; ignored", type(processor).__name__)
+            return
         self._event_processors.append(processor)
 
     def set_propagation_context(self, context: PropagationContext | None) -> None:
@@ -249,6 +285,26 @@ class Scope:
 
     def __repr__(self) -> str:
         return f"<Scope tags={self._tags!r} user={self._user!r} breadcrumbs={len(self._breadcrumbs)}>"
+
+
+def _text(value: object) -> str:
+    """``value`` as a string for a key or tag; a broken ``__str__`` gives its ``repr`` instead."""
+    if isinstance(value, str):
+        return value
+    try:
+        return str(value)
+    except Exception:
+        return safe_repr(value)
+
+
+def _rejected(method: str, name: str, value: object, expected: type) -> bool:
+    """Log and return ``True`` when ``value`` is not an ``expected``: scope setters never raise."""
+    if isinstance(value, expected):
+        return False
+    logger.warning(
+        "%s: %s must be a %s, not %s; ignored", method, name, expected.__name__.lower(), type(value).__name__
+    )
+    return True
 
 
 class ScopeData(NamedTuple):

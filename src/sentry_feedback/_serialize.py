@@ -21,10 +21,12 @@ _MAX_INT_BITS = 4000
 
 
 def safe_repr(value: object, limit: int = MAX_REPR) -> str:
-    """``repr(value)`` cut to ``limit`` characters; never raises."""
+    """``repr(value)`` cut to ``limit`` characters; raises nothing but ``KeyboardInterrupt``."""
     try:
         text = repr(value)
-    except Exception as exc:  # a broken __repr__ must not break capture
+    except KeyboardInterrupt:
+        raise  # Ctrl-C on the caller's thread is the program's, not a broken __repr__
+    except BaseException as exc:  # a broken __repr__ (even one raising SystemExit) must not break capture
         text = f"<{type(value).__name__} object (repr failed: {type(exc).__name__})>"
     if len(text) > limit:
         text = text[: limit - 3] + "..."
@@ -37,6 +39,15 @@ def normalize(value: Any, depth: int = MAX_DEPTH) -> Any:
 
 
 def _normalize(value: Any, depth: int, seen: set[int]) -> Any:
+    try:
+        return _normalize_value(value, depth, seen)
+    except RecursionError:
+        return "<too deep>"
+    except Exception:  # a container whose items() or iteration raises
+        return safe_repr(value)
+
+
+def _normalize_value(value: Any, depth: int, seen: set[int]) -> Any:
     if value is None or isinstance(value, (str, bool)):
         return value
     if isinstance(value, int):
@@ -81,7 +92,7 @@ def dumps(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default).encode(
             "utf-8", "replace"
         )
-    except (TypeError, ValueError, RecursionError):
+    except Exception:  # TypeError, ValueError, RecursionError, or a container that raises when read
         return json.dumps(normalize(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
             "utf-8", "replace"
         )
