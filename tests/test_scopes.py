@@ -6,8 +6,6 @@ import asyncio
 import threading
 from typing import Any
 
-import pytest
-
 import sentry_feedback as sf
 from sentry_feedback.testing import MockTransport
 
