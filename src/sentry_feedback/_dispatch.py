@@ -21,7 +21,7 @@ from ._envelope import Envelope, EnvelopeItem
 from ._ratelimit import RateLimiter
 from ._spotlight import SpotlightSender
 from ._transport import OK, Transport, TransportResponse
-from ._worker import BackgroundWorker
+from ._worker import BackgroundWorker, clamp_timeout
 from .exceptions import (
     AttachmentReadError,
     FeedbackDroppedError,
@@ -66,7 +66,7 @@ class DeliveryTicket:
 
     def wait(self, timeout: float | None) -> bool:
         """Wait for the outcome; ``True`` when there is one."""
-        return self._done.wait(timeout)
+        return self._done.wait(None if timeout is None else clamp_timeout(timeout))
 
 
 class _Task(NamedTuple):

@@ -242,7 +242,10 @@ def _check_int(name: str, value: object, low: int, high: int | None) -> None:
 
 
 def check_timeout(value: object, name: str) -> float:
-    """``value`` as seconds to wait: a finite number >= 0; ``ValueError`` naming ``name`` otherwise."""
+    """``value`` as seconds to wait: a finite number >= 0; ``ValueError`` naming ``name`` otherwise.
+
+    Huge values are fine (waits are capped at ``threading.TIMEOUT_MAX``, about 292 years).
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number of seconds, not {type(value).__name__}")
     if not math.isfinite(value) or value < 0:
