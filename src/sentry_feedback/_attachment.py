@@ -140,20 +140,23 @@ class Attachment:
 
     def size(self) -> int:
         """Size in bytes without reading the file; 0 when a path is not a regular file or cannot be inspected."""
+        known = self._known_size()
+        return 0 if known is None else known
+
+    def counted_size(self) -> int:
+        """What a drop of this attachment counts in client reports: its bytes, 1 when unknown."""
+        known = self._known_size()
+        return 1 if known is None else known
+
+    def _known_size(self) -> int | None:
         if self._bytes is not None:
             return len(self._bytes)
         assert self.path is not None
         try:
             info = os.stat(self.path)
         except (OSError, ValueError):
-            return 0
-        return info.st_size if stat.S_ISREG(info.st_mode) else 0
-
-    def counted_size(self) -> int:
-        """What a drop of this attachment counts in client reports: its bytes, 1 when unknown."""
-        if self._bytes is not None:
-            return len(self._bytes)
-        return max(self.size(), 1)
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
 
     def __repr__(self) -> str:
         source = f"path={self.path!r}" if self.path is not None else f"{len(self._bytes or b'')} bytes"

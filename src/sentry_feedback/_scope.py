@@ -293,7 +293,9 @@ def _text(value: object) -> str:
         return value
     try:
         return str(value)
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # a broken __str__, even one raising SystemExit
         return safe_repr(value)
 
 

@@ -9,7 +9,10 @@ written to be cheap and to never fail because of user data:
   cached;
 * local variables are rendered by :func:`serialize_value`, which bounds depth, breadth
   and string length, survives broken ``__repr__`` methods and cycles, and never copies
-  containers beyond what it emits.
+  containers beyond what it emits;
+* whatever user code raises here (a ``__str__``, a property, a loader) is a failure of
+  that value, ``SystemExit`` included: only ``KeyboardInterrupt`` is let through, since
+  Ctrl-C belongs to the program.
 
 Ordering follows the Sentry protocol: ``exception.values`` go oldest first (the
 exception that was finally raised or caught is last) and ``stacktrace.frames`` go
@@ -160,7 +163,9 @@ def _linked_exception(exc: BaseException) -> tuple[BaseException, str] | None:
         context = exc.__context__
         if isinstance(context, BaseException) and not exc.__suppress_context__:
             return context, "__context__"
-    except Exception:  # a property overriding these must not break capture
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # a property overriding these must not break capture
         pass
     return None
 
@@ -169,7 +174,9 @@ def _group_members(group: BaseException) -> list[tuple[BaseException, str]]:
     """The members of an exception group (at most :data:`MAX_EXCEPTIONS`) with their source names."""
     try:
         members = tuple(itertools.islice(getattr(group, "exceptions", ()), MAX_EXCEPTIONS))
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         return []
     return [(member, f"exceptions[{i}]") for i, member in enumerate(members) if isinstance(member, BaseException)]
 
@@ -200,7 +207,9 @@ def _exception_value(exc: BaseException) -> str:
     """``str(exc)`` plus its ``__notes__`` (PEP 678), cut to :data:`MAX_VALUE_LENGTH`; never raises."""
     try:
         value = str(exc)
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         value = _STR_FAILED
     try:
         notes = getattr(exc, "__notes__", None)
@@ -208,7 +217,9 @@ def _exception_value(exc: BaseException) -> str:
             extra = [note for note in notes[:MAX_EXCEPTIONS] if isinstance(note, str)]
             if extra:
                 value = "\n".join([value, *extra]) if value else "\n".join(extra)
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         pass
     return _cut(value, MAX_VALUE_LENGTH)
 
@@ -411,7 +422,9 @@ def _add_source_context(
     """
     try:
         lines = linecache.getlines(filename, module_globals)
-    except Exception:  # loaders' get_source can raise anything
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # loaders' get_source can raise anything
         return
     if not lines or lineno > len(lines):
         return
@@ -440,7 +453,9 @@ def _frame_vars(frame: types.FrameType, max_vars: int = 50) -> dict[str, Any] | 
             elif name.startswith("__") and name.endswith("__"):
                 continue
             out[name] = serialize_value(value)
-    except Exception:  # e.g. module globals changed size while iterating from another thread
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # e.g. module globals changed size while iterating from another thread
         return None
     return out
 
@@ -466,7 +481,9 @@ def serialize_value(value: object, *, depth: int = 3, max_length: int = 1024, ma
     """
     try:
         return _serialize(value, depth, max_length, max_items, set())
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         return f"<{type(value).__name__} object (serialization failed)>"
 
 
@@ -511,7 +528,9 @@ def _serialize_container(value: Any, is_dict: bool, depth: int, max_length: int,
                 out[_cut(name, max_length)] = _serialize(item, depth - 1, max_length, max_items, path)
             return out
         return [_serialize(item, depth - 1, max_length, max_items, path) for item in itertools.islice(value, max_items)]
-    except Exception:  # a subclass with a broken __iter__, or mutated while iterating
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # a subclass with a broken __iter__, or mutated while iterating
         return f"<{type(value).__name__} (could not be read)>"
     finally:
         path.discard(id(value))
@@ -530,7 +549,9 @@ def _size(value: Any) -> str:
     """``len(value)`` as text, ``"?"`` if it fails."""
     try:
         return str(len(value))
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         return "?"
 
 
