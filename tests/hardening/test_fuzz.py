@@ -26,6 +26,7 @@ import stat
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -390,6 +391,83 @@ def delivered(store: Any, project: str) -> Counter[str]:
 # -- the property --------------------------------------------------------------------------------
 
 
+@dataclass
+class Program:
+    """One example: scope data, how each hook behaves, and the capture calls."""
+
+    scope: list[tuple[str, Any]]
+    before_send_feedback: str
+    before_send: str
+    processor: str
+    calls: list[dict[str, Any]]
+
+
+def programs(files: Files) -> st.SearchStrategy[Program]:
+    return st.builds(
+        Program,
+        scope=scope_data(),
+        before_send_feedback=hook_behaviours,
+        before_send=hook_behaviours,
+        processor=hook_behaviours,
+        calls=st.lists(st.one_of(feedback_call(files), event_call(files)), min_size=1, max_size=6),
+    )
+
+
+def run_program(receiver: LocalReceiver, program: Program) -> None:
+    """Run one example against ``receiver`` and check the invariants."""
+    reset()
+    project = receiver.project_id
+    client = sf.init(
+        receiver.dsn,
+        before_send_feedback=make_hook(program.before_send_feedback),
+        before_send=make_hook(program.before_send),
+        max_attachment_size=MAX_ATTACHMENT,
+        retry=sf.RetryPolicy(max_attempts=1),
+        default_integrations=False,
+    )
+    for op, value in program.scope:
+        if op == "tag":
+            sf.set_tag(*value)
+        elif op == "extra":
+            sf.set_extra(*value)
+        elif op == "context":
+            sf.set_context("shop", value)
+        elif op == "user":
+            sf.set_user(value)
+        elif op == "breadcrumb":
+            sf.add_breadcrumb(**value)
+        elif isinstance(value, dict):
+            sf.set_extras(value)
+        else:  # wrong types: logged and ignored
+            sf.set_user(value)
+            sf.set_tags(value)
+            sf.set_context("shop", value)
+    hook = make_hook(program.processor)
+    if hook is not None:
+        sf.add_event_processor(hook)
+
+    captured: Counter[str] = Counter()
+    for call in program.calls:
+        captured += handed_over(call)
+        run_call(call)
+
+    started = time.monotonic()
+    assert sf.flush(FLUSH_TIMEOUT)
+    assert time.monotonic() - started <= FLUSH_TIMEOUT + SLACK
+    worker = client._dispatcher._worker  # type: ignore[union-attr]
+    assert worker._thread is None or worker._thread.is_alive()
+    counted_here = client.client_reports.totals()
+    assert client.close(FLUSH_TIMEOUT)
+
+    counted: Counter[str] = Counter()
+    for (_, category), quantity in receiver.store.client_report_totals(project).items():
+        counted[category] += quantity
+    assert receiver.store.client_report_totals(project) == counted_here
+    got = delivered(receiver.store, project)
+    for category in ("feedback", "error", "attachment"):
+        assert got[category] + counted[category] == captured[category], (category, got, counted_here, captured)
+
+
 def test_capture_api_never_raises_never_hangs_and_loses_nothing(
     files: Files, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -398,88 +476,16 @@ def test_capture_api_never_raises_never_hangs_and_loses_nothing(
     started = time.monotonic()
 
     @settings(profile)
-    @given(
-        scope=scope_data(),
-        before_send_feedback=hook_behaviours,
-        before_send=hook_behaviours,
-        processor=hook_behaviours,
-        calls=st.lists(st.one_of(feedback_call(files), event_call(files)), min_size=1, max_size=6),
-    )
-    def example(
-        scope: list[tuple[str, Any]],
-        before_send_feedback: str,
-        before_send: str,
-        processor: str,
-        calls: list[dict[str, Any]],
-    ) -> None:
+    @given(program=programs(files))
+    def example(program: Program) -> None:
         nonlocal examples
         examples += 1
         RaisingRepr.armed = True
         try:
             with LocalReceiver() as receiver:  # its own receiver: what it stores is this example's
-                run_example(receiver, scope, before_send_feedback, before_send, processor, calls)
+                run_program(receiver, program)
         finally:
             RaisingRepr.armed = False
-
-    def run_example(
-        receiver: LocalReceiver,
-        scope: list[tuple[str, Any]],
-        before_send_feedback: str,
-        before_send: str,
-        processor: str,
-        calls: list[dict[str, Any]],
-    ) -> None:
-        reset()
-        project = receiver.project_id
-        client = sf.init(
-            receiver.dsn,
-            before_send_feedback=make_hook(before_send_feedback),
-            before_send=make_hook(before_send),
-            max_attachment_size=MAX_ATTACHMENT,
-            retry=sf.RetryPolicy(max_attempts=1),
-            default_integrations=False,
-        )
-        for op, value in scope:
-            if op == "tag":
-                sf.set_tag(*value)
-            elif op == "extra":
-                sf.set_extra(*value)
-            elif op == "context":
-                sf.set_context("shop", value)
-            elif op == "user":
-                sf.set_user(value)
-            elif op == "breadcrumb":
-                sf.add_breadcrumb(**value)
-            elif isinstance(value, dict):
-                sf.set_extras(value)
-            else:  # wrong types: logged and ignored
-                sf.set_user(value)
-                sf.set_tags(value)
-                sf.set_context("shop", value)
-        hook = make_hook(processor)
-        if hook is not None:
-            sf.add_event_processor(hook)
-
-        captured: Counter[str] = Counter()
-        for call in calls:
-            captured += handed_over(call)
-            run_call(call)
-
-        started = time.monotonic()
-        assert sf.flush(FLUSH_TIMEOUT)
-        assert time.monotonic() - started <= FLUSH_TIMEOUT + SLACK
-        worker = client._dispatcher._worker  # type: ignore[union-attr]
-        assert worker._thread is None or worker._thread.is_alive()
-        counted_here = client.client_reports.totals()
-        assert client.close(FLUSH_TIMEOUT)
-
-        counted: Counter[str] = Counter()
-        for (_, category), quantity in receiver.store.client_report_totals(project).items():
-            counted[category] += quantity
-        assert receiver.store.client_report_totals(project) == counted_here
-        got = delivered(receiver.store, project)
-        for category in ("feedback", "error", "attachment"):
-            assert got[category] + counted[category] == captured[category], (category, got, counted_here, captured)
 
     example()
     assert examples >= profile.max_examples  # every example ran (none were filtered out)
