@@ -38,6 +38,13 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session
+def fuzz(session: nox.Session) -> None:
+    """The property-based suite with many random examples (HYPOTHESIS_PROFILE=long)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/hardening/test_fuzz.py", *session.posargs, env={"HYPOTHESIS_PROFILE": "long"})
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Caller-thread cost and end-to-end throughput, beside sentry-sdk when installed."""
     session.install("-e", ".[bench]")

@@ -151,7 +151,7 @@ nested = st.recursive(
 )
 #: What Sentry accepts as tag keys and values (see the notes in docs/reliability.md).
 tag_keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_.:-", min_size=1, max_size=20)
-tag_values = st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1, max_size=50)
+tag_values = st.text(alphabet=st.characters(categories=["L", "N", "P", "S"]), min_size=1, max_size=50)
 safe_text = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=60)
 
 
