@@ -468,6 +468,7 @@ def run_program(receiver: LocalReceiver, program: Program) -> None:
         assert got[category] + counted[category] == captured[category], (category, got, counted_here, captured)
 
 
+@pytest.mark.timeout(6 * 3600 if PROFILE == "long" else 300)
 def test_capture_api_never_raises_never_hangs_and_loses_nothing(
     files: Files, capsys: pytest.CaptureFixture[str]
 ) -> None:
