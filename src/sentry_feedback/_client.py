@@ -304,13 +304,16 @@ class Client:
         values: dict[str, Any] = dict(fields)
         hint_value = values.pop("hint", None)
         scope: Scope | None = values.pop("scope", None)
-        entries = _attachment_entries(values.pop("attachments", None), "attachments")
+        given = values.pop("attachments", None)
+        entries = [] if given is None else _attachment_entries(given, "attachments")
         try:
-            problem = _bad_arguments(hint_value, scope)
-            if problem is not None:
-                raise InvalidFeedbackError(problem)
-            hint: Hint = dict(hint_value or {})
-            entries = _attachment_entries(hint.get("attachments"), "hint['attachments']") + entries
+            if hint_value is not None or scope is not None:
+                problem = _bad_arguments(hint_value, scope)
+                if problem is not None:
+                    raise InvalidFeedbackError(problem)
+            hint: Hint = dict(hint_value) if hint_value else {}
+            if hint.get("attachments") is not None:
+                entries = _attachment_entries(hint["attachments"], "hint['attachments']") + entries
             bad = [(label, value) for label, value in entries if not isinstance(value, Attachment)]
             if bad and ticket is not None:
                 raise InvalidFeedbackError(_not_an_attachment(*bad[0]))
@@ -336,6 +339,11 @@ class Client:
 
     def _hint_attachments(self, hint: Hint, category: str) -> list[Attachment]:
         """The attachments of ``hint``; any other entry is logged and counted as ``invalid``."""
+        value = hint.get("attachments")
+        if value is None or (type(value) is list and not value):
+            return []
+        if type(value) is list and all(isinstance(entry, Attachment) for entry in value):
+            return value.copy()  # the usual case, without labels
         valid: list[Attachment] = []
         for label, value in _attachment_entries(hint.get("attachments"), "hint['attachments']"):
             if isinstance(value, Attachment):
@@ -353,7 +361,7 @@ class Client:
         is_feedback = event.get("type") == "feedback"
         category = "feedback" if is_feedback else "error"
         hint = hint if hint is not None else {}
-        hint_attachments = self._hint_attachments(hint, category) if hint.get("attachments") is not None else []
+        hint_attachments = self._hint_attachments(hint, category)
 
         exc_info = hint.get("exc_info")
         if (
@@ -552,7 +560,7 @@ def _attachment_entries(value: object, label: str) -> list[tuple[str, object]]:
     A single value that is not a list (an Attachment, bytes, a path) is one entry; an
     iterable without a length (a generator) gives at most ``MAX_ATTACHMENT_ENTRIES``.
     """
-    if value is None:
+    if value is None or (type(value) is list and not value):
         return []
     if isinstance(value, (Attachment, str, bytes, bytearray, memoryview, os.PathLike, Mapping)) or not isinstance(
         value, Iterable

@@ -110,8 +110,10 @@ class ExchangeWatchdog:
                         if exchange.fired:
                             continue
                         if exchange.deadline <= now:
-                            exchange.fired = _cut(exchange.connection)
-                            if not exchange.fired:
+                            # Marked first: the cut wakes the sending thread, which then reads it.
+                            exchange.fired = True
+                            if not _cut(exchange.connection):
+                                exchange.fired = False
                                 wait = _RETRY_CUT if wait is None else min(wait, _RETRY_CUT)
                             continue
                         left = exchange.deadline - now

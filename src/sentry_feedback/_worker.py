@@ -42,6 +42,7 @@ T = TypeVar("T")
 WORKER_THREAD_NAME = "sentry_feedback.worker"
 #: The main thread's id: only there do signal handlers run (refreshed in a forked child).
 _main_ident = threading.main_thread().ident
+_get_ident = threading.get_ident
 #: The longest a waiting main thread sleeps before it looks at the inbox again.
 _INBOX_POLL = 0.05
 
@@ -122,9 +123,13 @@ class BackgroundWorker(Generic[T]):
 
     def _leave(self, main: bool) -> None:
         """Call after releasing the lock: on the main thread, adopt what signal handlers queued meanwhile."""
-        if not main:
-            return
-        self._main_inside -= 1
+        if main:
+            self._main_inside -= 1
+            if self._inbox:
+                self._adopt_left_behind()
+
+    def _adopt_left_behind(self) -> None:
+        """On the main thread, out of every locked section: move the inbox into the queue."""
         while self._inbox and not self._main_inside:
             self._main_inside += 1
             try:
@@ -166,9 +171,11 @@ class BackgroundWorker(Generic[T]):
 
         Never waits for a lock held by the calling thread, so it is safe from a signal handler.
         """
-        if self._main_inside and threading.get_ident() == _main_ident:
-            return self._to_inbox(task, None, False)
-        main = self._enter()
+        main = _get_ident() == _main_ident
+        if main:
+            if self._main_inside:  # a signal handler interrupted a locked section
+                return self._to_inbox(task, None, False)
+            self._main_inside += 1  # (what _enter does, inlined: this is the capture path)
         try:
             with self._cond:
                 if self._closed or len(self._queue) >= self._max_size:
@@ -180,7 +187,10 @@ class BackgroundWorker(Generic[T]):
                 self._cond.notify()
                 return True
         finally:
-            self._leave(main)
+            if main:
+                self._main_inside -= 1
+                if self._inbox:
+                    self._adopt_left_behind()
 
     def submit_later(self, task: T, delay: float, *, background: bool = False) -> None:
         """Queue ``task`` to run in ``delay`` seconds (retries, paced work); not bounded by ``max_size``.
