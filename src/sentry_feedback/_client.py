@@ -314,7 +314,7 @@ class Client:
             hint: Hint = dict(hint_value) if hint_value else {}
             if hint.get("attachments") is not None:
                 entries = _attachment_entries(hint["attachments"], "hint['attachments']") + entries
-            bad = [(label, value) for label, value in entries if not isinstance(value, Attachment)]
+            bad = [(label, value) for label, value in entries if not isinstance(value, Attachment)] if entries else []
             if bad and ticket is not None:
                 raise InvalidFeedbackError(_not_an_attachment(*bad[0]))
             unknown = sorted(set(values) - _FEEDBACK_FIELDS)
@@ -328,7 +328,7 @@ class Client:
         for label, value in bad:
             logger.warning("%s; the feedback is sent without it", _not_an_attachment(label, value))
             self.client_reports.record(DiscardReason.INVALID, "attachment", _entry_quantity(value))
-        hint["attachments"] = [value for _, value in entries if isinstance(value, Attachment)]
+        hint["attachments"] = [value for _, value in entries if isinstance(value, Attachment)] if entries else []
         return self._capture(event, hint, scope, ticket)
 
     def _invalid_call(self, function: str, problem: str, category: str, hint: object) -> None:
