@@ -8,6 +8,7 @@ headers never fail: they start a new trace.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
@@ -16,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 __all__ = ["PropagationContext"]
+
+logger = logging.getLogger("sentry_feedback")
 
 _SENTRY_TRACE = re.compile(r"^[ \t]*([0-9a-fA-F]{32})-([0-9a-fA-F]{16})(?:-([01]))?[ \t]*$")
 _TRACEPARENT = re.compile(r"^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?[ \t]*$")
@@ -166,8 +169,12 @@ def propagation_context_from_headers(headers: Mapping[str, str]) -> PropagationC
 
     Reads ``sentry-trace`` (preferred) or W3C ``traceparent``, and ``baggage``; header names
     are case-insensitive, and ``SENTRY_TRACE`` / ``SENTRY_BAGGAGE`` (environment variables)
-    and a WSGI ``environ`` (``HTTP_SENTRY_TRACE``, ``HTTP_BAGGAGE``) work too.
+    and a WSGI ``environ`` (``HTTP_SENTRY_TRACE``, ``HTTP_BAGGAGE``) work too. Anything
+    that is not a mapping is logged and starts a new trace.
     """
+    if not isinstance(headers, Mapping):
+        logger.warning("continue_trace: headers must be a mapping, not %s; a new trace starts", type(headers).__name__)
+        return PropagationContext()
     parsed: tuple[str, str, bool | None] | None = parse_sentry_trace(_header(headers, "sentry-trace"))
     if parsed is None:
         parsed = parse_traceparent(_header(headers, "traceparent"))

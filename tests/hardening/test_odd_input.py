@@ -416,6 +416,17 @@ def test_scope_setters_log_and_ignore_wrong_types(transport: MockTransport, capl
     assert "BadStr object at" in feedback["tags"]["odd"]
 
 
+@pytest.mark.parametrize("headers", [5, ["sentry-trace"], "sentry-trace: x"])
+def test_continue_trace_with_headers_that_are_not_a_mapping_starts_a_new_trace(
+    transport: MockTransport, headers: Any
+) -> None:
+    with sf.continue_trace(headers) as scope:
+        assert scope.propagation_context is not None
+        assert sf.capture_feedback("in a new trace") is not None
+    assert sf.flush(5)
+    assert len(transport.feedback[0]["contexts"]["trace"]["trace_id"]) == 32
+
+
 def test_a_breadcrumb_hook_returning_a_non_dict_drops_the_crumb(transport: MockTransport) -> None:
     sf.init(transport=transport, before_breadcrumb=lambda crumb, hint: "nope")
     sf.add_breadcrumb(message="x")
