@@ -40,6 +40,10 @@ _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _ZLIB_WBITS = zlib.MAX_WBITS
 _RAW_DEFLATE_WBITS = -zlib.MAX_WBITS
 _MAX_CHUNK_LINE = 4096
+_MAX_TRAILERS = 32
+#: Content-Length and chunk sizes as RFC 9112 writes them: digits only (no sign, no "_", no spaces).
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]{1,15}")
 
 
 class _Headers(Mapping[str, str]):
@@ -305,20 +309,27 @@ class _Handler(BaseHTTPRequestHandler):
     # -- HTTP plumbing -----------------------------------------------------------------
 
     def _read_body(self) -> bytes:
+        """The request body, framed strictly (RFC 9112): anything ambiguous is a 400 and closes the connection."""
         limit = self._receiver.max_body_size
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+        transfer_encoding = self.headers.get_all("Transfer-Encoding") or []
+        lengths = self.headers.get_all("Content-Length") or []
+        if transfer_encoding:
+            codings = [c.strip().lower() for value in transfer_encoding for c in value.split(",") if c.strip()]
+            if codings != ["chunked"]:
+                raise _Reject(_Answer.error(501, f"unsupported Transfer-Encoding {', '.join(codings)!r}"), close=True)
+            if lengths:
+                raise _Reject(_Answer.error(400, "both Transfer-Encoding and Content-Length"), close=True)
             return self._read_chunked(limit)
-        length_header = self.headers.get("Content-Length")
-        if length_header is None:
+        if not lengths:
             if self.command in ("POST", "PUT", "PATCH"):
                 raise _Reject(_Answer.error(411, "Content-Length required"), close=True)
             return b""
-        try:
-            length = int(length_header)
-            if length < 0:
-                raise ValueError(length)
-        except ValueError:
-            raise _Reject(_Answer.error(400, f"invalid Content-Length {length_header!r}"), close=True) from None
+        values = {value.strip() for value in lengths}
+        length_header = values.pop()
+        if values or not _DIGITS.fullmatch(length_header):
+            shown = ", ".join(lengths)
+            raise _Reject(_Answer.error(400, f"invalid Content-Length {shown!r}"), close=True)
+        length = int(length_header)
         if length > limit:
             raise _Reject(_Answer.error(413, f"body is larger than {limit} bytes"), close=True)
         data = self.rfile.read(length)
@@ -329,22 +340,22 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_chunked(self, limit: int) -> bytes:
         out = bytearray()
         while True:
-            line = self.rfile.readline(_MAX_CHUNK_LINE)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _Reject(_Answer.error(400, "invalid chunked body"), close=True) from None
+            size = _chunk_size(self.rfile.readline(_MAX_CHUNK_LINE))
             if size == 0:
                 break
             if len(out) + size > limit:
                 raise _Reject(_Answer.error(413, f"body is larger than {limit} bytes"), close=True)
             chunk = self.rfile.read(size)
-            if len(chunk) < size or self.rfile.readline(_MAX_CHUNK_LINE).strip():
-                raise _Reject(_Answer.error(400, "invalid chunked body"), close=True)
+            if len(chunk) < size or self.rfile.readline(_MAX_CHUNK_LINE) not in (b"\r\n", b"\n"):
+                raise _Reject(_Answer.error(400, "invalid chunked body: a chunk is not followed by CRLF"), close=True)
             out += chunk
-        while self.rfile.readline(_MAX_CHUNK_LINE).strip():  # trailers up to the blank line
-            pass
-        return bytes(out)
+        for _ in range(_MAX_TRAILERS):  # trailers up to the blank line
+            line = self.rfile.readline(_MAX_CHUNK_LINE)
+            if line in (b"\r\n", b"\n"):
+                return bytes(out)
+            if not line.endswith(b"\n"):
+                break
+        raise _Reject(_Answer.error(400, "invalid chunked body: trailers do not end"), close=True)
 
     def _answer(self, answer: _Answer, *, close: bool = False) -> None:
         self.send_response(answer.status)
@@ -683,6 +694,17 @@ class LocalReceiver:
         state = "stopped" if self._stopped else "running" if self._server is not None else "not started"
         where = self.url if self._port else f"{self._host}:0"
         return f"LocalReceiver({where}, project_id={self._project_id!r}, {state})"
+
+
+def _chunk_size(line: bytes) -> int:
+    """The size on a chunk-size line (extensions after ``;`` ignored); ``_Reject`` when it is not one."""
+    if not line.endswith(b"\n"):
+        raise _Reject(_Answer.error(400, "invalid chunked body: chunk-size line too long or cut"), close=True)
+    token = line.split(b";", 1)[0].strip(b" \t\r\n")
+    if not _HEX_DIGITS.fullmatch(token):
+        shown = token[:20].decode("ascii", "replace")
+        raise _Reject(_Answer.error(400, f"invalid chunked body: bad chunk size {shown!r}"), close=True)
+    return int(token, 16)
 
 
 def serve(
