@@ -9,6 +9,7 @@ the answers (rate limits, server errors) with :meth:`LocalReceiver.respond_with`
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -34,6 +35,10 @@ logger = logging.getLogger("sentry_feedback.server")
 
 #: Bodies larger than this (compressed or not) are answered with 413: 200 MiB, like Relay.
 DEFAULT_MAX_BODY_SIZE = 200 * 1024 * 1024
+#: How many handled requests a LocalReceiver keeps for :attr:`LocalReceiver.received` by default.
+DEFAULT_RECORDED_REQUESTS = 100
+#: The most body bytes the kept requests may hold together; the oldest go first past it.
+RECORDED_BODY_BUDGET = 64 * 1024 * 1024
 
 _ENVELOPE_PATH = re.compile(r"^/api/(?P<project_id>[^/]+)/envelope/?$")
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
@@ -454,8 +459,10 @@ class LocalReceiver:
     Requests to ``/api/<project_id>/envelope/`` are checked in this order: body size
     (413), auth (401), project id (404), canned answer (see :meth:`respond_with`),
     content encoding (400/413), envelope syntax and item rules (400). Every one of
-    them, whatever the answer, is recorded in :attr:`received` and counted by
-    :meth:`wait_for_envelopes`; requests to other paths are answered 404 and not recorded.
+    them, whatever the answer, is counted by :meth:`wait_for_envelopes`, and the last
+    ``record_requests`` of them (100 by default, 0 for none) are kept in :attr:`received`,
+    their bodies holding at most 64 MiB together; requests to other paths are answered
+    404 and not recorded.
     """
 
     def __init__(
@@ -468,9 +475,12 @@ class LocalReceiver:
         project_id: str = "1",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         ssl_context: ssl.SSLContext | None = None,
+        record_requests: int = DEFAULT_RECORDED_REQUESTS,
     ) -> None:
         if max_body_size < 0:
             raise ValueError("max_body_size must be >= 0")
+        if record_requests < 0:
+            raise ValueError("record_requests must be >= 0")
         self._host = host
         self._port = port
         self._database = database
@@ -480,7 +490,10 @@ class LocalReceiver:
         self._ssl_context = ssl_context
         self._lock = threading.Lock()
         self._handled = threading.Condition(self._lock)
-        self._received: list[ReceivedRequest] = []
+        self._received: collections.deque[ReceivedRequest] = collections.deque(maxlen=record_requests or None)
+        self._record_requests = record_requests
+        self._recorded_bytes = 0
+        self._handled_count = 0
         self._canned: list[_Canned] = []
         self._connections_opened = 0
         self._open_sockets: set[socket.socket] = set()
@@ -649,11 +662,11 @@ class LocalReceiver:
     def wait_for_envelopes(self, count: int, timeout: float = 5.0) -> bool:
         """Block until at least ``count`` envelope requests were handled (any answer); False on timeout."""
         with self._handled:
-            return self._handled.wait_for(lambda: len(self._received) >= count, timeout)
+            return self._handled.wait_for(lambda: self._handled_count >= count, timeout)
 
     @property
     def received(self) -> list[ReceivedRequest]:
-        """A copy of the envelope requests handled so far, in arrival order."""
+        """A copy of the envelope requests kept so far (the last ``record_requests``), in arrival order."""
         with self._lock:
             return list(self._received)
 
@@ -678,7 +691,15 @@ class LocalReceiver:
 
     def _record(self, request: ReceivedRequest) -> None:
         with self._handled:
-            self._received.append(request)
+            self._handled_count += 1
+            if self._record_requests:
+                received = self._received
+                if len(received) == received.maxlen:
+                    self._recorded_bytes -= len(received[0].body)
+                received.append(request)
+                self._recorded_bytes += len(request.body)
+                while self._recorded_bytes > RECORDED_BODY_BUDGET and len(received) > 1:
+                    self._recorded_bytes -= len(received.popleft().body)
             self._handled.notify_all()
 
     def _connection_opened(self, sock: socket.socket) -> None:
@@ -721,7 +742,9 @@ def serve(
     ``on_start`` is called with the running receiver (to print its DSN, say); without
     it the URL and DSN are printed to stdout.
     """
-    receiver = LocalReceiver(host=host, port=port, database=database, public_key=public_key, project_id=project_id)
+    receiver = LocalReceiver(
+        host=host, port=port, database=database, public_key=public_key, project_id=project_id, record_requests=0
+    )
     receiver.start()
     try:
         if on_start is not None:
