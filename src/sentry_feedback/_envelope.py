@@ -159,6 +159,8 @@ class EnvelopeItem:
             return json.loads(self.payload)
         except ValueError as exc:
             raise EnvelopeParseError(f"{self.type} item payload is not JSON: {exc}") from None
+        except RecursionError:
+            raise EnvelopeParseError(f"{self.type} item payload is nested too deeply") from None
 
     def __repr__(self) -> str:
         return f"EnvelopeItem(type={self.type!r}, headers={self.headers!r})"
@@ -207,8 +209,12 @@ class Envelope:
         return out.getvalue()
 
     @classmethod
-    def parse(cls, data: bytes) -> Envelope:
-        """Parse wire bytes; raise :class:`EnvelopeParseError` saying what is wrong and where."""
+    def parse(cls, data: bytes, *, max_items: int | None = None) -> Envelope:
+        """Parse wire bytes; raise :class:`EnvelopeParseError` saying what is wrong and where.
+
+        With ``max_items``, an envelope with more items is refused as soon as the one too
+        many is reached (a server's bound on the work one request may cause).
+        """
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise EnvelopeParseError("an envelope must be bytes")
         buf = bytes(data)
@@ -223,6 +229,8 @@ class Envelope:
                 if buf[end:].strip():
                     raise EnvelopeParseError(f"empty item header at byte {pos}")
                 break
+            if max_items is not None and len(envelope.items) >= max_items:
+                raise EnvelopeParseError(f"envelope has more than {max_items} items")
             item_headers = _json_object(line, f"item header at byte {pos}")
             item_type = item_headers.get("type")
             if not isinstance(item_type, str) or not item_type:
@@ -263,6 +271,8 @@ def _json_object(line: bytes, what: str) -> dict[str, Any]:
         value = json.loads(line)
     except ValueError as exc:
         raise EnvelopeParseError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise EnvelopeParseError(f"{what} is nested too deeply") from None
     if not isinstance(value, dict):
         raise EnvelopeParseError(f"{what} must be a JSON object, not {type(value).__name__}")
     return value

@@ -35,6 +35,11 @@ logger = logging.getLogger("sentry_feedback.server")
 
 #: Bodies larger than this (compressed or not) are answered with 413: 200 MiB, like Relay.
 DEFAULT_MAX_BODY_SIZE = 200 * 1024 * 1024
+#: The most items one envelope may hold: the work a single request causes is bounded (Relay
+#: bounds it too). More is a 400.
+MAX_ENVELOPE_ITEMS = 1000
+#: Connections waiting to be accepted (the stdlib's 5 refuses bursts of clients).
+LISTEN_BACKLOG = 128
 #: How many handled requests a LocalReceiver keeps for :attr:`LocalReceiver.received` by default.
 DEFAULT_RECORDED_REQUESTS = 100
 #: The most body bytes the kept requests may hold together; the oldest go first past it.
@@ -138,6 +143,7 @@ class _Server(ThreadingHTTPServer):
     """ThreadingHTTPServer that counts connections and can cut the open ones on stop."""
 
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
     receiver: LocalReceiver
 
     def server_bind(self) -> None:
@@ -250,7 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
             if canned is not None and not 200 <= canned.status < 300:
                 return body, _try_parse(body), canned
             try:
-                envelope = Envelope.parse(body)
+                envelope = Envelope.parse(body, max_items=MAX_ENVELOPE_ITEMS)
             except EnvelopeParseError as exc:
                 raise _Reject(_Answer.error(400, str(exc))) from None
             try:
@@ -258,6 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
                 receiver.store.store_envelope(project_id, envelope, len(body))
             except EnvelopeParseError as exc:
                 return body, envelope, _Answer.error(400, str(exc))
+            except UnicodeEncodeError as exc:  # a lone surrogate escape decoded from JSON cannot be stored
+                return body, envelope, _Answer.error(400, f"invalid text in the envelope: {exc.reason}")
             except Exception as exc:  # a storage failure must answer, not kill the connection
                 logger.debug("storing an envelope failed", exc_info=True)
                 return body, envelope, _Answer.error(500, f"could not store the envelope: {exc}")
