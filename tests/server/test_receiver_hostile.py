@@ -75,3 +75,37 @@ def test_a_small_gzip_body_of_a_million_empty_items_is_refused(receiver: LocalRe
 def test_the_listen_backlog_fits_bursts_of_clients(receiver: LocalReceiver) -> None:
     assert _receiver.LISTEN_BACKLOG >= 128
     assert _receiver._Server.request_queue_size == _receiver.LISTEN_BACKLOG
+
+
+def test_bodies_past_the_memory_budget_get_503_and_the_budget_comes_back() -> None:
+    with LocalReceiver(max_body_size=10_000, memory_budget=30_000, record_requests=0) as receiver:
+        memory = receiver._memory
+        assert memory.capacity == 30_000
+        assert memory.take(29_000)  # as if other requests held it
+        body = b"{}\n" + b'{"type":"attachment","length":2000,"filename":"a.bin"}\n' + b"x" * 2000 + b"\n"
+        response = urllib3.request(
+            "POST",
+            receiver.url + f"/api/{receiver.project_id}/envelope/",
+            body=body,
+            headers={"X-Sentry-Auth": AUTH},
+            retries=False,
+        )
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "1"
+        assert response.headers["Connection"] == "close"
+        memory.give(29_000)
+        assert post(receiver, body)[0] == 200
+        assert memory.in_use == 0  # every request gives back what it held
+
+
+def test_inflating_takes_the_decoded_bytes_from_the_budget() -> None:
+    with LocalReceiver(max_body_size=100_000, memory_budget=0, record_requests=0) as receiver:
+        memory = receiver._memory
+        assert memory.capacity == 300_000  # three times max_body_size: one largest request fits
+        decoded = b"{}\n" + b'{"type":"attachment","length":90000,"filename":"a.bin"}\n' + b"y" * 90_000 + b"\n"
+        assert post(receiver, gzip.compress(decoded), **{"Content-Encoding": "gzip"})[0] == 200
+        assert memory.take(memory.capacity - 100_000)  # now 100 KB are left: not enough for 2 x 90 KB
+        status, detail = post(receiver, gzip.compress(decoded), **{"Content-Encoding": "gzip"})
+        assert (status, detail) == (503, "the server is busy receiving other data; retry later")
+        memory.give(memory.capacity - 100_000)
+        assert memory.in_use == 0

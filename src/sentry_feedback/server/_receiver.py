@@ -40,6 +40,14 @@ DEFAULT_MAX_BODY_SIZE = 200 * 1024 * 1024
 MAX_ENVELOPE_ITEMS = 1000
 #: Connections waiting to be accepted (the stdlib's 5 refuses bursts of clients).
 LISTEN_BACKLOG = 128
+#: Bytes that request bodies (as read, and decoded) may hold at once over all requests of a
+#: receiver. A request that would go past it is answered 503 with ``Retry-After``, so a flood
+#: of large or compressed bodies cannot exhaust memory. Never less than three times
+#: ``max_body_size`` (the raw body, the decoded one and its copy), so that one request of the
+#: largest size always fits.
+DEFAULT_MEMORY_BUDGET = 3 * DEFAULT_MAX_BODY_SIZE
+#: Compressed bodies are inflated in steps of this many bytes, each taken from the budget.
+_INFLATE_STEP = 1024 * 1024
 #: How many handled requests a LocalReceiver keeps for :attr:`LocalReceiver.received` by default.
 DEFAULT_RECORDED_REQUESTS = 100
 #: The most body bytes the kept requests may hold together; the oldest go first past it.
@@ -139,6 +147,34 @@ class _Canned:
         self.remaining = remaining
 
 
+class _MemoryBudget:
+    """Bytes that the bodies of all requests in progress may hold together."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._left = capacity
+        self._lock = threading.Lock()
+
+    def take(self, amount: int) -> bool:
+        """Reserve ``amount`` bytes; ``False`` (nothing reserved) when they are not there."""
+        with self._lock:
+            if amount > self._left:
+                return False
+            self._left -= amount
+            return True
+
+    def give(self, amount: int) -> None:
+        """Return bytes reserved with :meth:`take`."""
+        with self._lock:
+            self._left += amount
+
+    @property
+    def in_use(self) -> int:
+        """Bytes reserved right now."""
+        with self._lock:
+            return self.capacity - self._left
+
+
 class _Server(ThreadingHTTPServer):
     """ThreadingHTTPServer that counts connections and can cut the open ones on stop."""
 
@@ -197,6 +233,23 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         """The ``Server`` header value."""
         return self.server_version
+
+    def handle_one_request(self) -> None:
+        """Handle one request, then give back the memory its body held."""
+        self._held = 0
+        try:
+            super().handle_one_request()
+        finally:
+            if self._held:
+                self._receiver._memory.give(self._held)
+                self._held = 0
+
+    def _reserve(self, amount: int) -> None:
+        """Take ``amount`` body bytes from the receiver's budget; a 503 when the server holds too much."""
+        if not self._receiver._memory.take(amount):
+            answer = _Answer.error(503, "the server is busy receiving other data; retry later", {"Retry-After": "1"})
+            raise _Reject(answer, close=True)
+        self._held += amount
 
     @property
     def _receiver(self) -> LocalReceiver:
@@ -307,12 +360,12 @@ class _Handler(BaseHTTPRequestHandler):
             if encoding in ("identity", ""):
                 return raw
             if encoding in ("gzip", "x-gzip"):
-                return _inflate(raw, _GZIP_WBITS, limit)
+                return _inflate(raw, _GZIP_WBITS, limit, self._reserve)
             if encoding == "deflate":
                 try:
-                    return _inflate(raw, _ZLIB_WBITS, limit)
+                    return _inflate(raw, _ZLIB_WBITS, limit, self._reserve)
                 except zlib.error:
-                    return _inflate(raw, _RAW_DEFLATE_WBITS, limit)
+                    return _inflate(raw, _RAW_DEFLATE_WBITS, limit, self._reserve)
         except zlib.error as exc:
             raise _Reject(_Answer.error(400, f"invalid {encoding} body: {exc}")) from None
         except _TooLarge:
@@ -345,6 +398,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(length_header)
         if length > limit:
             raise _Reject(_Answer.error(413, f"body is larger than {limit} bytes"), close=True)
+        self._reserve(length)
         data = self.rfile.read(length)
         if len(data) < length:
             raise _Reject(_Answer.error(400, "body is shorter than its Content-Length"), close=True)
@@ -358,6 +412,7 @@ class _Handler(BaseHTTPRequestHandler):
                 break
             if len(out) + size > limit:
                 raise _Reject(_Answer.error(413, f"body is larger than {limit} bytes"), close=True)
+            self._reserve(2 * size)  # the chunk, and its copy in the body
             chunk = self.rfile.read(size)
             if len(chunk) < size or self.rfile.readline(_MAX_CHUNK_LINE) not in (b"\r\n", b"\n"):
                 raise _Reject(_Answer.error(400, "invalid chunked body: a chunk is not followed by CRLF"), close=True)
@@ -399,17 +454,22 @@ class _TooLarge(Exception):
     pass
 
 
-def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
-    """Decompress ``data`` (several gzip members allowed); raise _TooLarge past ``limit`` bytes."""
+def _inflate(data: bytes, wbits: int, limit: int, reserve: Callable[[int], None]) -> bytes:
+    """Decompress ``data`` (several gzip members allowed); raise _TooLarge past ``limit`` bytes.
+
+    Inflates at most :data:`_INFLATE_STEP` bytes at a time, taking each step
+    (and the final copy) from the memory budget before keeping it.
+    """
     out = bytearray()
     while True:
         decompressor = zlib.decompressobj(wbits)
         pending = data
         while not decompressor.eof:
-            chunk = decompressor.decompress(pending, limit + 1 - len(out))
-            out += chunk
-            if len(out) > limit:
+            chunk = decompressor.decompress(pending, min(_INFLATE_STEP, limit + 1 - len(out)))
+            if len(out) + len(chunk) > limit:
                 raise _TooLarge
+            reserve(len(chunk))
+            out += chunk
             pending = decompressor.unconsumed_tail
             if not chunk and not pending:
                 break
@@ -417,6 +477,7 @@ def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
             raise zlib.error("compressed body is truncated")
         data = decompressor.unused_data
         if not data:
+            reserve(len(out))
             return bytes(out)
         if wbits != _GZIP_WBITS:
             raise zlib.error("unexpected data after the compressed body")
@@ -471,6 +532,11 @@ class LocalReceiver:
     ``record_requests`` of them (100 by default, 0 for none) are kept in :attr:`received`,
     their bodies holding at most 64 MiB together; requests to other paths are answered
     404 and not recorded.
+
+    The bodies of the requests in progress hold at most ``memory_budget`` bytes together
+    (600 MiB by default, at least three times ``max_body_size``), as read and as decoded: a
+    request that would need more is answered 503 with ``Retry-After: 1``. Envelopes hold at most
+    1000 items; every malformed input is a 400 with a ``detail`` saying why.
     """
 
     def __init__(
@@ -484,6 +550,7 @@ class LocalReceiver:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         ssl_context: ssl.SSLContext | None = None,
         record_requests: int = DEFAULT_RECORDED_REQUESTS,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
     ) -> None:
         if max_body_size < 0:
             raise ValueError("max_body_size must be >= 0")
@@ -500,6 +567,7 @@ class LocalReceiver:
         self._handled = threading.Condition(self._lock)
         self._received: collections.deque[ReceivedRequest] = collections.deque(maxlen=record_requests or None)
         self._record_requests = record_requests
+        self._memory = _MemoryBudget(max(memory_budget, 3 * max_body_size))
         self._recorded_bytes = 0
         self._handled_count = 0
         self._canned: list[_Canned] = []
