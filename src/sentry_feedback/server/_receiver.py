@@ -240,9 +240,13 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             super().handle_one_request()
         finally:
-            if self._held:
-                self._receiver._memory.give(self._held)
-                self._held = 0
+            self._release()
+
+    def _release(self) -> None:
+        """Give back the body bytes this request holds (before its answer goes out, and at its end)."""
+        if self._held:
+            self._receiver._memory.give(self._held)
+            self._held = 0
 
     def _reserve(self, amount: int) -> None:
         """Take ``amount`` body bytes from the receiver's budget; a 503 when the server holds too much."""
@@ -426,6 +430,7 @@ class _Handler(BaseHTTPRequestHandler):
         raise _Reject(_Answer.error(400, "invalid chunked body: trailers do not end"), close=True)
 
     def _answer(self, answer: _Answer, *, close: bool = False) -> None:
+        self._release()  # the body is done with: the client may send the next request at once
         self.send_response(answer.status)
         body = b"" if answer.status in (204, 304) else answer.body
         for name, value in answer.headers.items():
