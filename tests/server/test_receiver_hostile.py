@@ -81,7 +81,7 @@ def test_bodies_past_the_memory_budget_get_503_and_the_budget_comes_back() -> No
     with LocalReceiver(max_body_size=10_000, memory_budget=30_000, record_requests=0) as receiver:
         memory = receiver._memory
         assert memory.capacity == 30_000
-        assert memory.take(29_000)  # as if other requests held it
+        assert memory.take(29_000, small=True)  # as if other requests held it
         body = b"{}\n" + b'{"type":"attachment","length":2000,"filename":"a.bin"}\n' + b"x" * 2000 + b"\n"
         response = urllib3.request(
             "POST",
@@ -104,8 +104,19 @@ def test_inflating_takes_the_decoded_bytes_from_the_budget() -> None:
         assert memory.capacity == 300_000  # three times max_body_size: one largest request fits
         decoded = b"{}\n" + b'{"type":"attachment","length":90000,"filename":"a.bin"}\n' + b"y" * 90_000 + b"\n"
         assert post(receiver, gzip.compress(decoded), **{"Content-Encoding": "gzip"})[0] == 200
-        assert memory.take(memory.capacity - 100_000)  # now 100 KB are left: not enough for 2 x 90 KB
+        assert memory.take(memory.capacity - 100_000, small=True)  # 100 KB are left: not enough for 2 x 90 KB
         status, detail = post(receiver, gzip.compress(decoded), **{"Content-Encoding": "gzip"})
         assert (status, detail) == (503, "the server is busy receiving other data; retry later")
         memory.give(memory.capacity - 100_000)
         assert memory.in_use == 0
+
+
+def test_an_eighth_of_the_budget_is_kept_for_small_requests() -> None:
+    budget = _receiver._MemoryBudget(800)
+    assert not budget.take(701)  # a large request leaves the small share alone
+    assert budget.take(700)
+    assert not budget.take(1)
+    assert budget.take(100, small=True)
+    assert not budget.take(1, small=True)
+    budget.give(800)
+    assert (budget.in_use, budget.peak) == (0, 800)

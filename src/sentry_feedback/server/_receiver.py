@@ -46,6 +46,9 @@ LISTEN_BACKLOG = 128
 #: ``max_body_size`` (the raw body, the decoded one and its copy), so that one request of the
 #: largest size always fits.
 DEFAULT_MEMORY_BUDGET = 3 * DEFAULT_MAX_BODY_SIZE
+#: A request holding at most this many body bytes may use the share of the budget kept for
+#: small requests.
+SMALL_REQUEST = 256 * 1024
 #: Compressed bodies are inflated in steps of this many bytes, each taken from the budget.
 _INFLATE_STEP = 1024 * 1024
 #: How many handled requests a LocalReceiver keeps for :attr:`LocalReceiver.received` by default.
@@ -148,19 +151,27 @@ class _Canned:
 
 
 class _MemoryBudget:
-    """Bytes that the bodies of all requests in progress may hold together."""
+    """Bytes that the bodies of all requests in progress may hold together.
+
+    An eighth of it is kept for small requests (at most :data:`SMALL_REQUEST` bytes held):
+    a flood of large or compressed bodies leaves room for ordinary envelopes.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._left = capacity
+        self._small_share = capacity // 8
         self._lock = threading.Lock()
+        #: The most bytes held at once so far.
+        self.peak = 0
 
-    def take(self, amount: int) -> bool:
+    def take(self, amount: int, *, small: bool = False) -> bool:
         """Reserve ``amount`` bytes; ``False`` (nothing reserved) when they are not there."""
         with self._lock:
-            if amount > self._left:
+            if amount > self._left - (0 if small else self._small_share):
                 return False
             self._left -= amount
+            self.peak = max(self.peak, self.capacity - self._left)
             return True
 
     def give(self, amount: int) -> None:
@@ -250,7 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reserve(self, amount: int) -> None:
         """Take ``amount`` body bytes from the receiver's budget; a 503 when the server holds too much."""
-        if not self._receiver._memory.take(amount):
+        if not self._receiver._memory.take(amount, small=self._held + amount <= SMALL_REQUEST):
             answer = _Answer.error(503, "the server is busy receiving other data; retry later", {"Retry-After": "1"})
             raise _Reject(answer, close=True)
         self._held += amount
@@ -462,19 +473,22 @@ class _TooLarge(Exception):
 def _inflate(data: bytes, wbits: int, limit: int, reserve: Callable[[int], None]) -> bytes:
     """Decompress ``data`` (several gzip members allowed); raise _TooLarge past ``limit`` bytes.
 
-    Inflates at most :data:`_INFLATE_STEP` bytes at a time, taking each step
-    (and the final copy) from the memory budget before keeping it.
+    Inflates at most :data:`_INFLATE_STEP` bytes at a time, taking each step (and the final
+    join) from the memory budget before keeping it. The steps are kept as separate chunks:
+    a growing buffer would be reallocated, briefly holding twice what was reserved.
     """
-    out = bytearray()
+    chunks: list[bytes] = []
+    total = 0
     while True:
         decompressor = zlib.decompressobj(wbits)
         pending = data
         while not decompressor.eof:
-            chunk = decompressor.decompress(pending, min(_INFLATE_STEP, limit + 1 - len(out)))
-            if len(out) + len(chunk) > limit:
+            chunk = decompressor.decompress(pending, min(_INFLATE_STEP, limit + 1 - total))
+            if total + len(chunk) > limit:
                 raise _TooLarge
             reserve(len(chunk))
-            out += chunk
+            chunks.append(chunk)
+            total += len(chunk)
             pending = decompressor.unconsumed_tail
             if not chunk and not pending:
                 break
@@ -482,8 +496,8 @@ def _inflate(data: bytes, wbits: int, limit: int, reserve: Callable[[int], None]
             raise zlib.error("compressed body is truncated")
         data = decompressor.unused_data
         if not data:
-            reserve(len(out))
-            return bytes(out)
+            reserve(total)
+            return b"".join(chunks)
         if wbits != _GZIP_WBITS:
             raise zlib.error("unexpected data after the compressed body")
 
