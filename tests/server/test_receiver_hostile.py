@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import urllib3
 
-from sentry_feedback.server import LocalReceiver, _receiver
+from sentry_feedback.server import LocalReceiver, _http, _ingest
 
 AUTH = "Sentry sentry_version=7, sentry_key=public"
 FEEDBACK_ITEM = b'{"type":"feedback"}\n'
@@ -60,7 +60,7 @@ def test_odd_json_is_a_400_with_a_reason(receiver: LocalReceiver, body: bytes, d
 
 
 def test_the_item_count_is_capped(receiver: LocalReceiver) -> None:
-    limit = _receiver.MAX_ENVELOPE_ITEMS
+    limit = _ingest.MAX_ENVELOPE_ITEMS
     items = b'{"type":"attachment","length":0}\n\n'
     assert post(receiver, b"{}\n" + items * (limit + 1)) == (400, f"envelope has more than {limit} items")
 
@@ -69,12 +69,12 @@ def test_a_small_gzip_body_of_a_million_empty_items_is_refused(receiver: LocalRe
     bomb = gzip.compress(b"{}\n" + b'{"type":"x","length":0}\n\n' * 1_500_000)
     assert len(bomb) < 200_000
     status, detail = post(receiver, bomb, **{"Content-Encoding": "gzip"})
-    assert (status, detail) == (400, f"envelope has more than {_receiver.MAX_ENVELOPE_ITEMS} items")
+    assert (status, detail) == (400, f"envelope has more than {_ingest.MAX_ENVELOPE_ITEMS} items")
 
 
 def test_the_listen_backlog_fits_bursts_of_clients(receiver: LocalReceiver) -> None:
-    assert _receiver.LISTEN_BACKLOG >= 128
-    assert _receiver._Server.request_queue_size == _receiver.LISTEN_BACKLOG
+    assert _http.LISTEN_BACKLOG >= 128
+    assert _http.Server.request_queue_size == _http.LISTEN_BACKLOG
 
 
 def test_bodies_past_the_memory_budget_get_503_and_the_budget_comes_back() -> None:
@@ -112,7 +112,7 @@ def test_inflating_takes_the_decoded_bytes_from_the_budget() -> None:
 
 
 def test_an_eighth_of_the_budget_is_kept_for_small_requests() -> None:
-    budget = _receiver._MemoryBudget(800)
+    budget = _http.MemoryBudget(800)
     assert not budget.take(701)  # a large request leaves the small share alone
     assert budget.take(700)
     assert not budget.take(1)
