@@ -103,6 +103,10 @@ CREATE TABLE IF NOT EXISTS feedback (
     data                TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS feedback_project ON feedback(project_id);
+CREATE INDEX IF NOT EXISTS feedback_project_timestamp ON feedback(project_id, timestamp DESC, id);
+CREATE INDEX IF NOT EXISTS feedback_timestamp ON feedback(timestamp DESC, id);
+CREATE INDEX IF NOT EXISTS feedback_status ON feedback(status, timestamp DESC);
+CREATE INDEX IF NOT EXISTS feedback_environment ON feedback(environment, timestamp DESC);
 CREATE TABLE IF NOT EXISTS attachments (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     envelope_id     INTEGER NOT NULL REFERENCES envelopes(id),
@@ -127,6 +131,13 @@ CREATE TABLE IF NOT EXISTS client_reports (
     received_at REAL    NOT NULL
 );
 """
+
+_SORTS = {
+    "timestamp": "timestamp, id DESC",  # the exact reverse of the default: the same index serves both
+    "-timestamp": "timestamp DESC, id",
+    "projectId": "project_id, timestamp DESC, id",
+    "-projectId": "project_id DESC, timestamp DESC, id",
+}
 
 _DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
@@ -365,6 +376,52 @@ class FeedbackStore:
         """All feedback (of ``project_id`` if given), oldest first."""
         rows = self._select("feedback", *_by_project(project_id))
         return [_from_row(StoredFeedback, row) for row in rows]
+
+    def search(
+        self,
+        *,
+        where: str = "1",
+        params: Sequence[object] = (),
+        projects: Sequence[str] | None = None,
+        environments: Sequence[str] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        sort: str = "-timestamp",
+        limit: int = 10,
+        offset: int = 0,
+    ) -> tuple[list[StoredFeedback], int]:
+        """One page of the feedback matching all filters, and how many match in all.
+
+        ``where`` and ``params`` are a SQL condition over ``feedback`` and its bound values, as
+        :func:`~._search.compile_query` makes them (never text from a request). ``projects`` and
+        ``environments`` keep feedback of those (an empty sequence keeps none); ``start`` and ``end``
+        keep timestamps ``start <= t < end``. ``sort`` is ``timestamp``, ``-timestamp`` (newest
+        first, the default), ``projectId`` or ``-projectId`` (then newest first); ties are broken
+        by ``id`` so that pages do not overlap (``timestamp`` is the exact reverse of ``-timestamp``).
+        ``ValueError`` for another ``sort`` or a negative ``limit`` or ``offset``.
+        """
+        order = _SORTS.get(sort)
+        if order is None:
+            raise ValueError(f"sort must be one of {', '.join(_SORTS)}, not {sort!r}")
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must not be negative")
+        clauses, values = [f"({where})"], list(params)
+        for column, allowed in (("project_id", projects), ("environment", environments)):
+            if allowed is not None:
+                clauses.append(f"{column} IN ({', '.join('?' * len(allowed))})" if allowed else "0")
+                values += allowed
+        for bound, operator in ((start, ">="), (end, "<")):
+            if bound is not None:
+                clauses.append(f"timestamp {operator} ?")
+                values.append(bound)
+        condition = " AND ".join(clauses)
+        with self._lock:
+            cursor = self._conn.cursor()
+            cursor.row_factory = sqlite3.Row
+            sql = f"SELECT * FROM feedback WHERE {condition} ORDER BY {order} LIMIT ? OFFSET ?"
+            rows = list(cursor.execute(sql, [*values, limit, offset]))
+            (total,) = self._conn.execute(f"SELECT COUNT(*) FROM feedback WHERE {condition}", values).fetchone()
+        return [_from_row(StoredFeedback, row) for row in rows], int(total)
 
     def get_feedback(self, event_id: str) -> StoredFeedback | None:
         """The feedback with ``event_id`` (dashes and case do not matter), or None."""
