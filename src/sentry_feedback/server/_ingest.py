@@ -33,6 +33,13 @@ MAX_ENVELOPE_ITEMS = 1000
 #: Compressed bodies are inflated in steps of this many bytes, each taken from the budget.
 _INFLATE_STEP = 1024 * 1024
 _ENVELOPE_PATH = re.compile(r"^/api/(?P<project_id>[^/]+)/envelope/?$")
+#: Browser SDKs post envelopes from any page, without credentials (the key is in the query string).
+_CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "X-Sentry-Rate-Limits, Retry-After",
+}
+_CORS_ALLOWED_HEADERS = "Content-Type, Content-Encoding, X-Sentry-Auth, sentry-trace, baggage"
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _ZLIB_WBITS = zlib.MAX_WBITS
 _RAW_DEFLATE_WBITS = -zlib.MAX_WBITS
@@ -102,7 +109,32 @@ class IngestHandler(BaseHandler):
         else:
             self._answer(Answer.error(404, f"no such endpoint: {self.command} {path}"))
 
-    do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _other_method
+    do_GET = do_PUT = do_PATCH = do_DELETE = do_HEAD = _other_method
+
+    def do_OPTIONS(self) -> None:
+        """CORS preflight of the envelope endpoint, so browser SDKs can post to it; 404 elsewhere."""
+        if not _ENVELOPE_PATH.match(urllib.parse.urlsplit(self.path).path):
+            self._other_method()
+            return
+        try:
+            self._read_body()
+        except Reject as reject:
+            self._answer(reject.answer, close=reject.close)
+            return
+        requested = self.headers.get("Access-Control-Request-Headers") or ""
+        allowed = ", ".join(name.strip() for name in requested.split(",") if _HEADER_NAME.fullmatch(name.strip()))
+        preflight = {
+            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Headers": allowed or _CORS_ALLOWED_HEADERS,
+            "Access-Control-Max-Age": "86400",
+        }
+        self._answer(Answer(204, b"", preflight))
+
+    def _answer(self, answer: Answer, *, close: bool = False) -> None:
+        """Every answer of the envelope endpoint carries the CORS headers a browser SDK needs."""
+        if _ENVELOPE_PATH.match(urllib.parse.urlsplit(self.path).path):
+            answer = Answer(answer.status, answer.body, {**_CORS_HEADERS, **answer.headers})
+        super()._answer(answer, close=close)
 
     # -- the envelope endpoint ---------------------------------------------------------
 

@@ -555,6 +555,12 @@ def _prepare(envelope: Envelope, envelope_event_id: str | None, project_id: str,
             payload = _json_object_payload(item.type, item.get_json())
             event_id = envelope_event_id or _normalize_id(_opt_str(payload, "event_id")) or uuid.uuid4().hex
             prepared.feedback.append({**common, **_feedback_fields(payload, envelope), "event_id": event_id})
+        elif item.type == "user_report":
+            # Older SDKs' feedback: {event_id (of the error), name, email, comments}. It becomes a
+            # feedback of its own, linked to that error.
+            payload = _json_object_payload(item.type, item.get_json())
+            event = _feedback_from_user_report(payload, received_at)
+            prepared.feedback.append({**common, **_feedback_fields(event, envelope), "event_id": event["event_id"]})
         elif item.type == "client_report":
             payload = _json_object_payload(item.type, item.get_json())
             prepared.reports.extend({**common, **entry} for entry in _client_report_entries(payload))
@@ -621,6 +627,29 @@ def _feedback_fields(payload: dict[str, Any], envelope: Envelope) -> dict[str, A
         "trace_id": _opt_str(trace, "trace_id") or _opt_str(header_trace, "trace_id"),
         "sdk": _dumps(sdk) if isinstance(sdk, dict) else None,
         "data": _dumps(payload),
+    }
+
+
+def _feedback_from_user_report(payload: dict[str, Any], received_at: float) -> dict[str, Any]:
+    """The feedback event for a ``user_report`` item (``comments`` is the message)."""
+    comments = payload.get("comments")
+    if not isinstance(comments, str) or not comments.strip():
+        raise EnvelopeParseError("user_report item has no comments")
+    feedback: dict[str, Any] = {"message": comments}
+    for key, field_name in (("email", "contact_email"), ("name", "name")):
+        value = payload.get(key)
+        if isinstance(value, str) and value:
+            feedback[field_name] = value
+    associated = _normalize_id(_opt_str(payload, "event_id"))
+    if associated:
+        feedback["associated_event_id"] = associated
+    return {
+        "type": "feedback",
+        "event_id": uuid.uuid4().hex,
+        "timestamp": received_at,
+        "platform": "other",
+        "level": "info",
+        "contexts": {"feedback": feedback},
     }
 
 
