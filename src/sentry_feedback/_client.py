@@ -173,11 +173,11 @@ class Client:
         try:
             check_timeout(timeout, "timeout")
         except ValueError as exc:
-            logger.warning("invalid feedback dropped: %s", exc)
-            self._record_drop(DiscardReason.INVALID, "feedback", _attachment_values(fields))
-            raise InvalidFeedbackError(str(exc)) from None
+            problem: str | None = str(exc)  # dropped and counted like any invalid feedback, by _feedback
+        else:
+            problem = None
         try:
-            event_id = self._feedback(message, fields, ticket)
+            event_id = self._feedback(message, fields, ticket, problem)
         except _Dropped as dropped:
             raise dropped.error from dropped.error.__cause__
         except Exception as exc:
@@ -298,7 +298,10 @@ class Client:
 
     # -- the pipeline ----------------------------------------------------------------------------
 
-    def _feedback(self, message: object, fields: FeedbackFields, ticket: DeliveryTicket | None) -> str:
+    def _feedback(
+        self, message: object, fields: FeedbackFields, ticket: DeliveryTicket | None, problem: str | None = None
+    ) -> str:
+        """Validate a feedback call and capture it; ``problem`` is one the caller found already (a bad timeout)."""
         if not self.is_active():
             raise _Dropped(SDKDisabledError("the SDK is disabled: no DSN or transport, or it was closed"))
         values: dict[str, Any] = dict(fields)
@@ -306,14 +309,14 @@ class Client:
         scope: Scope | None = values.pop("scope", None)
         given = values.pop("attachments", None)
         entries = [] if given is None else _attachment_entries(given, "attachments")
+        hint: Hint = dict(hint_value) if isinstance(hint_value, Mapping) else {}
+        if hint.get("attachments") is not None:
+            entries = _attachment_entries(hint["attachments"], "hint['attachments']") + entries
         try:
-            if hint_value is not None or scope is not None:
+            if problem is None and (hint_value is not None or scope is not None):
                 problem = _bad_arguments(hint_value, scope)
-                if problem is not None:
-                    raise InvalidFeedbackError(problem)
-            hint: Hint = dict(hint_value) if hint_value else {}
-            if hint.get("attachments") is not None:
-                entries = _attachment_entries(hint["attachments"], "hint['attachments']") + entries
+            if problem is not None:
+                raise InvalidFeedbackError(problem)
             bad = [(label, value) for label, value in entries if not isinstance(value, Attachment)] if entries else []
             if bad and ticket is not None:
                 raise InvalidFeedbackError(_not_an_attachment(*bad[0]))
@@ -345,12 +348,12 @@ class Client:
         if type(value) is list and all(isinstance(entry, Attachment) for entry in value):
             return value.copy()  # the usual case, without labels
         valid: list[Attachment] = []
-        for label, value in _attachment_entries(hint.get("attachments"), "hint['attachments']"):
-            if isinstance(value, Attachment):
-                valid.append(value)
+        for label, entry in _attachment_entries(value, "hint['attachments']"):
+            if isinstance(entry, Attachment):
+                valid.append(entry)
                 continue
-            logger.warning("%s; the %s is sent without it", _not_an_attachment(label, value), category)
-            self.client_reports.record(DiscardReason.INVALID, "attachment", _entry_quantity(value))
+            logger.warning("%s; the %s is sent without it", _not_an_attachment(label, entry), category)
+            self.client_reports.record(DiscardReason.INVALID, "attachment", _entry_quantity(entry))
         return valid
 
     def _capture(self, event: Event, hint: Hint | None, scope: Scope | None, ticket: DeliveryTicket | None) -> str:
@@ -571,15 +574,6 @@ def _attachment_entries(value: object, label: str) -> list[tuple[str, object]]:
     except Exception:
         return [(label, value)]
     return [(f"{label}[{index}]", entry) for index, entry in enumerate(values)]
-
-
-def _attachment_values(fields: Mapping[str, Any]) -> list[object]:
-    """Everything a feedback call was given as attachments (for counting a drop)."""
-    hint = fields.get("hint")
-    entries = _attachment_entries(fields.get("attachments"), "")
-    if isinstance(hint, Mapping):
-        entries += _attachment_entries(hint.get("attachments"), "")
-    return [value for _, value in entries]
 
 
 def _entry_quantity(value: object) -> int:
