@@ -19,7 +19,8 @@ Tests can script answers (:meth:`LocalReceiver.respond_with`), wait without slee
 from __future__ import annotations
 
 from ._receiver import DEFAULT_MAX_BODY_SIZE, LocalReceiver, ReceivedRequest, serve
-from ._store import FeedbackStore, StoredAttachment, StoredEnvelope, StoredEvent, StoredFeedback
+from ._records import StoredAttachment, StoredEnvelope, StoredEvent, StoredFeedback
+from ._store import FeedbackStore
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",

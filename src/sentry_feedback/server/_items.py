@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from .._feedback import MAX_MESSAGE_LENGTH, new_event_id, normalize_event_id
 from ..exceptions import InvalidFeedbackError
-from ._store import StoredFeedback
+from ._records import StoredFeedback
 
 __all__ = ["ITEM_KEYS", "CreateResult", "event_from_create_body", "feedback_item"]
 
