@@ -223,7 +223,7 @@ def test_wrong_project_and_other_paths_answer_404(receiver: LocalReceiver, http:
     response = http.request("GET", receiver.url + "/")
     assert response.status == 404
     response = http.request("GET", receiver.envelope_url)
-    assert (response.status, response.headers["Allow"]) == (405, "POST")
+    assert (response.status, response.headers["Allow"]) == (405, "POST, OPTIONS")
 
     assert [r.status for r in receiver.received] == [404]  # only envelope requests are recorded
     assert receiver.store.count_envelopes() == 0

@@ -198,12 +198,12 @@ QUERIES: list[tuple[str, set[str]]] = [
     ("!has:error", ALL - {A, H}),
     ("!has:environment", {G, K}),
     ("has:release", {A, I}),
-    ("!has:timestamp", {K}),
-    # Timestamps: relative, absolute, date-only days; absent timestamps only match negations.
-    ("timestamp:-36h", {J}),
-    ("timestamp:-3d", {H, I, J}),
+    ("!has:timestamp", set()),  # a feedback without one is stored with its arrival time
+    # Timestamps: relative, absolute, date-only days (K arrived "now", after NOW: its arrival time).
+    ("timestamp:-36h", {J, K}),
+    ("timestamp:-3d", {H, I, J, K}),
     ("timestamp:+8d", {A, B, C, *NOTES}),
-    ("timestamp:>=2024-05-18", {I, J}),
+    ("timestamp:>=2024-05-18", {I, J, K}),
     ("timestamp:<2024-05-10T12:00:00Z", NOTES),
     ("timestamp:<=2024-05-10T12:00:00Z", {A, *NOTES}),
     ("timestamp:2024-05-12", {C}),
@@ -211,8 +211,8 @@ QUERIES: list[tuple[str, set[str]]] = [
     ("timestamp:2024-05-09", NOTES),
     ("timestamp:2024-05-10T12:00:00Z", {A}),
     ("timestamp:2024-05-10T14:00:00+02:00", {A}),
-    ("timestamp:>2000-01-01", ALL - {K}),
-    ("timestamp:>=-999999w", ALL - {K}),
+    ("timestamp:>2000-01-01", ALL),
+    ("timestamp:>=-999999w", ALL),
     # Several terms are all required.
     ("environment:production flavor:*anilla love", {A}),
     ("!has:flavor environment:production", {D, E, F, H}),
@@ -291,9 +291,9 @@ def test_sort_and_pages(store: FeedbackStore, sort: str, expected: list[str]) ->
 def test_default_listing_is_newest_first(store: FeedbackStore) -> None:
     items, total = store.search()
     assert total == len(ALL)
-    assert ids(items) == [J, I, H, G, F, E, D, C, B, A]
+    assert ids(items) == [K, J, I, H, G, F, E, D, C, B]  # K has no timestamp: it counts as sent on arrival
     items, total = store.search(offset=len(ALL) - 1)
-    assert (ids(items), total) == ([K], len(ALL))  # no timestamp: last
+    assert (ids(items), total) == ([OLDEST_NOTES[0]], len(ALL))
     assert store.search(limit=0) == ([], len(ALL))
 
 

@@ -18,18 +18,26 @@ Tests can script answers (:meth:`LocalReceiver.respond_with`), wait without slee
 
 from __future__ import annotations
 
+from ._app import Arrival, FeedbackApp, create_app
+from ._config import ApiToken, Project, ServerConfig
 from ._receiver import DEFAULT_MAX_BODY_SIZE, LocalReceiver, ReceivedRequest, serve
 from ._records import StoredAttachment, StoredEnvelope, StoredEvent, StoredFeedback
 from ._store import FeedbackStore
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
+    "ApiToken",
+    "Arrival",
+    "FeedbackApp",
     "FeedbackStore",
     "LocalReceiver",
+    "Project",
     "ReceivedRequest",
+    "ServerConfig",
     "StoredAttachment",
     "StoredEnvelope",
     "StoredEvent",
     "StoredFeedback",
+    "create_app",
     "serve",
 ]

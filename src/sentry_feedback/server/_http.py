@@ -10,19 +10,22 @@ it a request is answered 503 with ``Retry-After``. Stdlib only.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
 import socket
 import socketserver
 import ssl
+import sys
 import threading
+import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
-__all__ = ["Answer", "BaseHandler", "Headers", "MemoryBudget", "Reject", "Server", "Server6"]
+__all__ = ["Answer", "AppHandler", "BaseHandler", "Headers", "MemoryBudget", "Reject", "Server", "Server6"]
 
 logger = logging.getLogger("sentry_feedback.server")
 
@@ -133,6 +136,8 @@ class Server(ThreadingHTTPServer):
     #: The bytes request bodies may hold together, and the largest body accepted.
     memory: MemoryBudget
     max_body_size: int
+    #: The WSGI application :class:`AppHandler` runs (a :class:`~._app.FeedbackApp`).
+    app: Any
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host name (socket.getfqdn), which can stall
@@ -275,7 +280,10 @@ class BaseHandler(BaseHTTPRequestHandler):
         for name, value in answer.headers.items():
             if name.lower() != "content-length":
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))  # for HEAD too: the length GET would have
+        length = str(len(body))
+        if self.command == "HEAD":  # the length GET would have: the application's, when it gave one
+            length = next((v for n, v in answer.headers.items() if n.lower() == "content-length"), length)
+        self.send_header("Content-Length", length)
         if close:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -293,3 +301,62 @@ def _chunk_size(line: bytes) -> int:
         shown = token[:20].decode("ascii", "replace")
         raise Reject(Answer.error(400, f"invalid chunked body: bad chunk size {shown!r}"), close=True)
     return int(token, 16)
+
+
+class AppHandler(BaseHandler):
+    """Runs the server's WSGI application: the body is framed strictly and bounded here, then handed over."""
+
+    def _run(self) -> None:
+        server = cast(Server, self.server)
+        headers = Headers(self.headers.items())
+        try:
+            body = self._read_body()
+        except Reject as reject:
+            self._answer(server.app.rejected(self.command, self.path, headers, reject.answer), close=reject.close)
+            return
+        path, _, query = self.path.partition("?")
+        if "://" in path:  # an absolute-form target (RFC 9112 3.2.2)
+            path = "/" + path.split("://", 1)[1].partition("/")[2]
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": urllib.parse.unquote(path, "latin-1"),
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "SERVER_NAME": server.server_name,
+            "SERVER_PORT": str(server.server_port),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": str(self.client_address[0]),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "https" if isinstance(self.request, ssl.SSLSocket) else "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            # Read and budgeted here already: the application does not read or count it again.
+            "sentry_feedback.body": body,
+            "sentry_feedback.headers": headers,
+        }
+        for name, value in self.headers.items():
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                environ[key] = f"{environ[key]},{value}" if key in environ else value
+        started: list[Any] = []
+
+        def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            started[:] = [status, response_headers]
+
+        chunks = server.app(environ, start_response)
+        try:
+            payload = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        status, response_headers = started
+        answer = Answer(int(status.split(" ", 1)[0]), payload, dict(response_headers))
+        self._answer(answer, close=answer.headers.get("Connection", "").lower() == "close")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _run

@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
+import time
 import urllib.parse
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any
 
 from .._envelope import Envelope
 from ..exceptions import EnvelopeParseError
-from ._http import Answer, BaseHandler, Headers, Reject, Server
+from ._app import Arrival
+from ._config import Project
+from ._http import Answer, Headers, Reject
+from ._rows import event_message
 
 if TYPE_CHECKING:
-    from ._receiver import LocalReceiver
+    from ._app import FeedbackApp, Request
 
-__all__ = ["IngestHandler", "ReceivedRequest"]
+__all__ = ["ReceivedRequest", "envelope_project", "handle", "rejected"]
 
 logger = logging.getLogger("sentry_feedback.server")
 
@@ -69,161 +74,170 @@ class ReceivedRequest:
         return match.group("project_id") if match else None
 
 
-class IngestHandler(BaseHandler):
-    """The envelope endpoint, ``POST /api/<project_id>/envelope/``, of a :class:`LocalReceiver`."""
+def envelope_project(path: str) -> str | None:
+    """The project id of an envelope endpoint path, or None when ``path`` is not one."""
+    match = _ENVELOPE_PATH.match(path)
+    return match.group("project_id") if match else None
 
-    @property
-    def _receiver(self) -> LocalReceiver:
-        return cast("LocalReceiver", cast(Server, self.server).receiver)
 
-    # -- dispatch ----------------------------------------------------------------------
-
-    def do_POST(self) -> None:
-        """Envelope requests; any other path is 404."""
-        split = urllib.parse.urlsplit(self.path)
-        match = _ENVELOPE_PATH.match(split.path)
+def handle(app: FeedbackApp, request: Request, project_id: str) -> Answer:
+    """The envelope endpoint: ``POST`` stores an envelope, ``OPTIONS`` answers CORS preflight."""
+    if request.method == "POST":
         try:
-            raw = self._read_body()
+            raw = request.body()
         except Reject as reject:
-            if match is not None:
-                self._receiver._record(self._received(b"", reject.answer.status, None))
-            self._answer(reject.answer, close=reject.close)
-            return
-        if match is None:
-            self._answer(Answer.error(404, f"no such endpoint: POST {split.path}"))
-            return
-        body, envelope, answer = self._envelope_request(split, match.group("project_id"), raw)
-        self._receiver._record(self._received(body, answer.status, envelope))
-        self._answer(answer)
-
-    def _other_method(self) -> None:
-        """Any method but POST: 405 on the envelope endpoint, 404 elsewhere."""
-        try:
-            self._read_body()
-        except Reject as reject:
-            self._answer(reject.answer, close=reject.close)
-            return
-        path = urllib.parse.urlsplit(self.path).path
-        if _ENVELOPE_PATH.match(path):
-            self._answer(Answer.error(405, f"method {self.command} not allowed", {"Allow": "POST"}))
-        else:
-            self._answer(Answer.error(404, f"no such endpoint: {self.command} {path}"))
-
-    do_GET = do_PUT = do_PATCH = do_DELETE = do_HEAD = _other_method
-
-    def do_OPTIONS(self) -> None:
-        """CORS preflight of the envelope endpoint, so browser SDKs can post to it; 404 elsewhere."""
-        if not _ENVELOPE_PATH.match(urllib.parse.urlsplit(self.path).path):
-            self._other_method()
-            return
-        try:
-            self._read_body()
-        except Reject as reject:
-            self._answer(reject.answer, close=reject.close)
-            return
-        requested = self.headers.get("Access-Control-Request-Headers") or ""
+            _record(app, request.method, request.target, request.headers, b"", reject.answer.status, None)
+            return _cors(reject.answer)
+        body, envelope, answer = _envelope_request(app, request, project_id, raw)
+        _record(app, request.method, request.target, request.headers, body, answer.status, envelope)
+        return _cors(answer)
+    request.body()
+    if request.method == "OPTIONS":
+        requested = request.headers.get("Access-Control-Request-Headers") or ""
         allowed = ", ".join(name.strip() for name in requested.split(",") if _HEADER_NAME.fullmatch(name.strip()))
         preflight = {
             "Access-Control-Allow-Methods": "POST, OPTIONS",
             "Access-Control-Allow-Headers": allowed or _CORS_ALLOWED_HEADERS,
             "Access-Control-Max-Age": "86400",
         }
-        self._answer(Answer(204, b"", preflight))
+        return _cors(Answer(204, b"", preflight))
+    return _cors(Answer.error(405, f"method {request.method} not allowed", {"Allow": "POST, OPTIONS"}))
 
-    def _answer(self, answer: Answer, *, close: bool = False) -> None:
-        """Every answer of the envelope endpoint carries the CORS headers a browser SDK needs."""
-        if _ENVELOPE_PATH.match(urllib.parse.urlsplit(self.path).path):
-            answer = Answer(answer.status, answer.body, {**_CORS_HEADERS, **answer.headers})
-        super()._answer(answer, close=close)
 
-    # -- the envelope endpoint ---------------------------------------------------------
+def rejected(app: FeedbackApp, method: str, target: str, headers: Headers, answer: Answer) -> Answer:
+    """A request refused before its body was read: recorded (envelope POSTs) and given CORS headers."""
+    if envelope_project(urllib.parse.urlsplit(target).path) is None:
+        return answer
+    if method == "POST":
+        _record(app, method, target, headers, b"", answer.status, None)
+    return _cors(answer)
 
-    def _envelope_request(
-        self, split: urllib.parse.SplitResult, project_id: str, raw: bytes
-    ) -> tuple[bytes, Envelope | None, Answer]:
-        receiver = self._receiver
-        body = raw
+
+def _cors(answer: Answer) -> Answer:
+    """Every answer of the envelope endpoint carries the CORS headers a browser SDK needs."""
+    return Answer(answer.status, answer.body, {**_CORS_HEADERS, **answer.headers})
+
+
+def _record(
+    app: FeedbackApp,
+    method: str,
+    target: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    status: int,
+    envelope: Envelope | None,
+) -> None:
+    if app.hooks is not None:
+        headers = headers if isinstance(headers, Headers) else Headers(headers.items())
+        app.hooks._record(ReceivedRequest(method, target, headers, body, status, envelope))
+
+
+def _envelope_request(
+    app: FeedbackApp, request: Request, project_id: str, raw: bytes
+) -> tuple[bytes, Envelope | None, Answer]:
+    body = raw
+    try:
+        project = _check_auth(app, request, project_id)
+        body = _decode(app, request, raw)
+        canned = app.hooks._take_canned() if app.hooks is not None else None
+        if canned is not None and not 200 <= canned.status < 300:
+            return body, _try_parse(body), canned
         try:
-            self._check_auth(split.query)
-            if project_id != receiver.project_id:
-                raise Reject(Answer.error(404, f"unknown project {project_id!r}"))
-            body = self._decode(raw)
-            canned = receiver._take_canned()
-            if canned is not None and not 200 <= canned.status < 300:
-                return body, _try_parse(body), canned
-            try:
-                envelope = Envelope.parse(body, max_items=MAX_ENVELOPE_ITEMS)
-            except EnvelopeParseError as exc:
-                raise Reject(Answer.error(400, str(exc))) from None
-            try:
-                _check_envelope(envelope)
-                receiver.store.store_envelope(project_id, envelope, len(body))
-            except EnvelopeParseError as exc:
-                return body, envelope, Answer.error(400, str(exc))
-            except UnicodeEncodeError as exc:  # a lone surrogate escape decoded from JSON cannot be stored
-                return body, envelope, Answer.error(400, f"invalid text in the envelope: {exc.reason}")
-            except Exception as exc:  # a storage failure must answer, not kill the connection
-                logger.debug("storing an envelope failed", exc_info=True)
-                return body, envelope, Answer.error(500, f"could not store the envelope: {exc}")
-            if canned is not None:
-                if canned.body or canned.status == 204:
-                    return body, envelope, canned
-                default = Answer.json(canned.status, {"id": envelope.event_id})
-                return (
-                    body,
-                    envelope,
-                    Answer(canned.status, default.body, {**default.headers, **canned.headers}),
-                )
-            return body, envelope, Answer.json(200, {"id": envelope.event_id})
-        except Reject as reject:
-            return body, None, reject.answer
-
-    def _check_auth(self, query: str) -> None:
-        key: str | None = None
-        for header in ("X-Sentry-Auth", "Authorization"):
-            value = self.headers.get(header)
-            if value and value.strip()[:7].lower() == "sentry ":
-                fields = _parse_auth(value)
-                key = fields.get("sentry_key")
-                if key is None:
-                    raise Reject(Answer.error(401, f"{header} header has no sentry_key"))
-                break
-        if key is None:
-            keys = urllib.parse.parse_qs(query).get("sentry_key")
-            key = keys[0] if keys else None
-        if key is None:
-            raise Reject(Answer.error(401, "missing authorization: no X-Sentry-Auth header or sentry_key"))
-        if key != self._receiver.public_key:
-            raise Reject(Answer.error(401, f"invalid sentry_key {key!r}"))
-
-    def _decode(self, raw: bytes) -> bytes:
-        encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
-        limit = self._receiver.max_body_size
+            envelope = Envelope.parse(body, max_items=MAX_ENVELOPE_ITEMS)
+        except EnvelopeParseError as exc:
+            raise Reject(Answer.error(400, str(exc))) from None
         try:
-            if encoding in ("identity", ""):
-                return raw
-            if encoding in ("gzip", "x-gzip"):
-                return _inflate(raw, _GZIP_WBITS, limit, self._reserve)
-            if encoding == "deflate":
-                try:
-                    return _inflate(raw, _ZLIB_WBITS, limit, self._reserve)
-                except zlib.error:
-                    return _inflate(raw, _RAW_DEFLATE_WBITS, limit, self._reserve)
-        except zlib.error as exc:
-            raise Reject(Answer.error(400, f"invalid {encoding} body: {exc}")) from None
-        except _TooLarge:
-            raise Reject(Answer.error(413, f"decoded body is larger than {limit} bytes")) from None
-        raise Reject(Answer.error(400, f"unsupported Content-Encoding {encoding!r}"))
+            _check_envelope(envelope)
+            app.store.store_envelope(project.id, envelope, len(body))
+        except EnvelopeParseError as exc:
+            return body, envelope, Answer.error(400, str(exc))
+        except UnicodeEncodeError as exc:  # a lone surrogate escape decoded from JSON cannot be stored
+            return body, envelope, Answer.error(400, f"invalid text in the envelope: {exc.reason}")
+        except Exception as exc:  # a storage failure must answer, not kill the connection
+            logger.debug("storing an envelope failed", exc_info=True)
+            return body, envelope, Answer.error(500, f"could not store the envelope: {exc}")
+        app.arrived(_arrivals(project.slug, envelope))
+        if canned is not None:
+            if canned.body or canned.status == 204:
+                return body, envelope, canned
+            default = Answer.json(canned.status, {"id": envelope.event_id})
+            return body, envelope, Answer(canned.status, default.body, {**default.headers, **canned.headers})
+        return body, envelope, Answer.json(200, {"id": envelope.event_id})
+    except Reject as reject:
+        return body, None, reject.answer
 
-    def _received(self, body: bytes, status: int, envelope: Envelope | None) -> ReceivedRequest:
-        return ReceivedRequest(
-            method=self.command,
-            path=self.path,
-            headers=Headers(self.headers.items()),
-            body=body,
-            status=status,
-            envelope=envelope,
-        )
+
+def _check_auth(app: FeedbackApp, request: Request, project_id: str) -> Project:
+    """The project the request's DSN key and path name; 401 for a missing or wrong key, 404 for no project."""
+    key: str | None = None
+    for header in ("X-Sentry-Auth", "Authorization"):
+        value = request.headers.get(header)
+        if value and value.strip()[:7].lower() == "sentry ":
+            key = _parse_auth(value).get("sentry_key")
+            if key is None:
+                raise Reject(Answer.error(401, f"{header} header has no sentry_key"))
+            break
+    if key is None:
+        keys = urllib.parse.parse_qs(request.query_string).get("sentry_key")
+        key = keys[0] if keys else None
+    if key is None:
+        raise Reject(Answer.error(401, "missing authorization: no X-Sentry-Auth header or sentry_key"))
+    projects = app.config.projects
+    if not any(secrets.compare_digest(key.encode(), p.public_key.encode()) for p in projects):
+        raise Reject(Answer.error(401, f"invalid sentry_key {key!r}"))
+    project = next((p for p in projects if p.id == project_id), None)
+    if project is None:
+        raise Reject(Answer.error(404, f"unknown project {project_id!r}"))
+    if not secrets.compare_digest(key.encode(), project.public_key.encode()):
+        raise Reject(Answer.error(401, f"sentry_key {key!r} is not a key of project {project_id!r}"))
+    return project
+
+
+def _decode(app: FeedbackApp, request: Request, raw: bytes) -> bytes:
+    encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
+    limit = app.max_body_size
+    try:
+        if encoding in ("identity", ""):
+            return raw
+        if encoding in ("gzip", "x-gzip"):
+            return _inflate(raw, _GZIP_WBITS, limit, request.reserve)
+        if encoding == "deflate":
+            try:
+                return _inflate(raw, _ZLIB_WBITS, limit, request.reserve)
+            except zlib.error:
+                return _inflate(raw, _RAW_DEFLATE_WBITS, limit, request.reserve)
+    except zlib.error as exc:
+        raise Reject(Answer.error(400, f"invalid {encoding} body: {exc}")) from None
+    except _TooLarge:
+        raise Reject(Answer.error(413, f"decoded body is larger than {limit} bytes")) from None
+    raise Reject(Answer.error(400, f"unsupported Content-Encoding {encoding!r}"))
+
+
+def _arrivals(project: str, envelope: Envelope) -> list[Arrival]:
+    now = time.time()
+    arrivals = []
+    for item in envelope.items:
+        if item.type not in ("event", "feedback", "user_report"):
+            continue
+        try:
+            payload = item.get_json()
+        except Exception:
+            payload = None
+        data: dict[str, Any] = payload if isinstance(payload, dict) else {}
+        message: Any
+        if item.type == "feedback":
+            contexts = data.get("contexts")
+            feedback = contexts.get("feedback") if isinstance(contexts, dict) else None
+            message, kind = (feedback.get("message") if isinstance(feedback, dict) else None), "feedback"
+        elif item.type == "user_report":
+            message, kind = data.get("comments"), "user_report"
+        else:
+            message = event_message(data)
+            event_type = data.get("type")
+            kind = event_type if isinstance(event_type, str) else "error" if data.get("exception") else "default"
+        event_id = envelope.event_id or (data.get("event_id") if isinstance(data.get("event_id"), str) else None)
+        arrivals.append(Arrival(now, project, str(kind), event_id, message if isinstance(message, str) else None))
+    return arrivals
 
 
 class _TooLarge(Exception):

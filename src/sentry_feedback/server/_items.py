@@ -17,7 +17,7 @@ from .._feedback import MAX_MESSAGE_LENGTH, new_event_id, normalize_event_id
 from ..exceptions import InvalidFeedbackError
 from ._records import StoredFeedback
 
-__all__ = ["ITEM_KEYS", "CreateResult", "event_from_create_body", "feedback_item"]
+__all__ = ["ITEM_KEYS", "CreateResult", "event_from_create_body", "feedback_item", "parse_datetime"]
 
 ITEM_KEYS = (
     *("browser", "contact_email", "device", "dist", "environment", "error_ids", "id", "locale", "message", "os"),
@@ -149,7 +149,7 @@ def _tag_text(value: Any) -> str | None:
 
 
 def _first_iso(*candidates: Any) -> str | None:
-    parsed = next((moment for moment in map(_parse_datetime, candidates) if moment is not None), None)
+    parsed = next((moment for moment in map(parse_datetime, candidates) if moment is not None), None)
     return None if parsed is None else _iso(parsed)
 
 
@@ -157,7 +157,7 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _parse_datetime(value: Any) -> datetime | None:
+def parse_datetime(value: Any) -> datetime | None:
     """An ISO 8601 string (naive means UTC) or Unix seconds as an aware UTC datetime, else None."""
     try:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -297,7 +297,7 @@ class _Fields:
         value = self.data.get("timestamp")
         if value is None:
             return now
-        parsed = None if isinstance(value, bool) else _parse_datetime(value)
+        parsed = None if isinstance(value, bool) else parse_datetime(value)
         if parsed is None:
             self.error("timestamp", "Must be an ISO 8601 datetime (naive means UTC) or a Unix timestamp in seconds.")
             return now

@@ -17,8 +17,10 @@ import ssl
 import threading
 from collections.abc import Callable
 
-from ._http import Answer, MemoryBudget, Server, Server6
-from ._ingest import IngestHandler, ReceivedRequest
+from ._app import Arrival, FeedbackApp
+from ._config import ApiToken, Project, ServerConfig
+from ._http import Answer, AppHandler, MemoryBudget, Server, Server6
+from ._ingest import ReceivedRequest
 from ._store import FeedbackStore
 
 __all__ = ["DEFAULT_MAX_BODY_SIZE", "LocalReceiver", "ReceivedRequest", "serve"]
@@ -92,7 +94,24 @@ class LocalReceiver:
         ssl_context: ssl.SSLContext | None = None,
         record_requests: int = DEFAULT_RECORDED_REQUESTS,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        org: str = "local",
+        project_slug: str = "default",
+        api_token: str | None = None,
+        read_token: str | None = None,
+        config: ServerConfig | None = None,
+        on_arrival: Callable[[Arrival], object] | None = None,
     ) -> None:
+        if config is None:
+            tokens = [ApiToken(api_token)] if api_token is not None else []
+            if read_token is not None:
+                tokens.append(ApiToken(read_token, frozenset({"read"})))
+            config = ServerConfig(org, (Project(project_slug, str(project_id), public_key),), tuple(tokens))
+        elif api_token is not None or read_token is not None:
+            raise ValueError("give tokens in config or as api_token/read_token, not both")
+        self._config = config
+        self._on_arrival = on_arrival
+        self._app: FeedbackApp | None = None
+        public_key, project_id = config.projects[0].public_key, config.projects[0].id
         if max_body_size < 0:
             raise ValueError("max_body_size must be >= 0")
         if record_requests < 0:
@@ -130,9 +149,18 @@ class LocalReceiver:
                 raise RuntimeError("LocalReceiver is already started")
         store = FeedbackStore(self._database)
         try:
+            app = FeedbackApp(
+                store,
+                self._config,
+                max_body_size=self._max_body_size,
+                memory=self._memory,
+                hooks=self,
+                on_arrival=self._on_arrival,
+            )
             server_class = Server6 if ":" in self._host else Server
-            server = server_class((self._host, self._port), IngestHandler, bind_and_activate=False)
+            server = server_class((self._host, self._port), AppHandler, bind_and_activate=False)
             server.receiver = self
+            server.app = app
             server.memory = self._memory
             server.max_body_size = self._max_body_size
             try:
@@ -147,6 +175,7 @@ class LocalReceiver:
             store.close()
             raise
         self._store = store
+        self._app = app
         self._server = server
         self._port = server.server_address[1]
         self._thread = threading.Thread(
@@ -232,6 +261,43 @@ class LocalReceiver:
     def project_id(self) -> str:
         """The accepted project id."""
         return self._project_id
+
+    @property
+    def api_url(self) -> str:
+        """The REST API's base URL: ``{url}/api/0``."""
+        return f"{self.url}/api/0"
+
+    @property
+    def api_token(self) -> str:
+        """A REST API token that may read and write: the one given, or the one made at the first start.
+
+        A token made by the server is kept in its database, so a restart on the same file keeps it.
+        """
+        if self._app is None:
+            raise RuntimeError("the token is known once started; start the LocalReceiver first")
+        return self._app.api_token
+
+    @property
+    def org(self) -> str:
+        """The organization slug of the REST API's URLs."""
+        return self._config.org
+
+    @property
+    def project_slug(self) -> str:
+        """The slug of the (first) project."""
+        return self._config.projects[0].slug
+
+    @property
+    def config(self) -> ServerConfig:
+        """The organization, projects and configured tokens served."""
+        return self._config
+
+    @property
+    def app(self) -> FeedbackApp:
+        """The WSGI application the server runs (available once started)."""
+        if self._app is None:
+            raise RuntimeError("the application is made by start(); start the LocalReceiver first")
+        return self._app
 
     @property
     def max_body_size(self) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 from .._envelope import Envelope
 from ..exceptions import EnvelopeParseError
 
-__all__ = ["Prepared", "dumps", "normalize_id", "prepare"]
+__all__ = ["Prepared", "dumps", "event_message", "normalize_id", "prepare"]
 
 _DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
@@ -46,6 +46,7 @@ def prepare(envelope: Envelope, envelope_event_id: str | None, project_id: str, 
             payload = _json_object_payload(item.type, item.get_json())
             event_id = envelope_event_id or normalize_id(_opt_str(payload, "event_id")) or uuid.uuid4().hex
             prepared.feedback.append({**common, **_feedback_fields(payload, envelope), "event_id": event_id})
+            prepared.feedback[-1]["timestamp"] = prepared.feedback[-1]["timestamp"] or received_at
         elif item.type == "user_report":
             # Older SDKs' feedback: {event_id (of the error), name, email, comments}. It becomes a
             # feedback of its own, linked to that error.
@@ -81,7 +82,7 @@ def _event_fields(payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": event_type,
         "level": _opt_str(payload, "level"),
-        "message": _event_message(payload),
+        "message": event_message(payload),
         "timestamp": _parse_timestamp(payload.get("timestamp")),
         "data": dumps(payload),
     }
@@ -168,7 +169,7 @@ def _json_object_payload(item_type: str, value: Any) -> dict[str, Any]:
     return value
 
 
-def _event_message(payload: dict[str, Any]) -> str | None:
+def event_message(payload: dict[str, Any]) -> str | None:
     for key in ("message", "logentry"):
         value = payload.get(key)
         if isinstance(value, str) and value:

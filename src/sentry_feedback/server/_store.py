@@ -34,6 +34,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,14 +128,30 @@ CREATE TABLE IF NOT EXISTS client_reports (
     quantity    INTEGER NOT NULL,
     received_at REAL    NOT NULL
 );
+CREATE TABLE IF NOT EXISTS settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
-_SORTS = {
-    "timestamp": "timestamp, id DESC",  # the exact reverse of the default: the same index serves both
-    "-timestamp": "timestamp DESC, id",
-    "projectId": "project_id, timestamp DESC, id",
-    "-projectId": "project_id DESC, timestamp DESC, id",
+#: Each sort as (column, descending) pairs; ``id`` breaks ties so that the order is total.
+#: ``timestamp`` is the exact reverse of ``-timestamp``: one index serves both.
+_SORTS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "timestamp": (("timestamp", False), ("id", True)),
+    "-timestamp": (("timestamp", True), ("id", False)),
+    "projectId": (("project_id", False), ("timestamp", True), ("id", False)),
+    "-projectId": (("project_id", True), ("timestamp", True), ("id", False)),
 }
+
+
+@dataclass(frozen=True)
+class FeedbackPage:
+    """What :meth:`FeedbackStore.page` finds: the items, the total matching, and whether pages lie either side."""
+
+    items: list[StoredFeedback]
+    total: int
+    has_next: bool
+    has_previous: bool
 
 
 class FeedbackStore:
@@ -181,6 +198,8 @@ class FeedbackStore:
                 self._conn.execute("PRAGMA busy_timeout = 5000")
             if not read_only:
                 self._conn.executescript(_SCHEMA)
+                with self._conn:  # databases written before feedback timestamps were always set
+                    self._conn.execute("UPDATE feedback SET timestamp = received_at WHERE timestamp IS NULL")
                 with self._conn:
                     self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
         except BaseException:
@@ -271,6 +290,31 @@ class FeedbackStore:
             cursor = self._conn.execute("UPDATE feedback SET status = ? WHERE event_id = ?", (status, key))
             return cursor.rowcount > 0
 
+    def delete_feedback(self, event_id: str) -> bool:
+        """Delete a feedback and the attachments sent with it; False when there is no such feedback.
+
+        Raises :class:`PermissionError` on a read-only store.
+        """
+        self._check_writable()
+        key = normalize_id(event_id)
+        with self._lock, self._conn:
+            deleted = self._conn.execute("DELETE FROM feedback WHERE event_id = ?", (key,)).rowcount
+            if deleted:
+                self._conn.execute("DELETE FROM attachments WHERE event_id = ?", (key,))
+            return deleted > 0
+
+    def setting(self, key: str, default: str) -> str:
+        """The value stored under ``key``; stores ``default`` first when there is none (the first writer wins).
+
+        Several processes sharing the database (workers of one server) agree on the value.
+        """
+        with self._lock:
+            if not self._read_only:
+                with self._conn:
+                    self._conn.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", (key, default))
+            row = self._conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row is not None else default
+
     # -- reading ---------------------------------------------------------------------
 
     def list_feedback(self, project_id: str | None = None) -> list[StoredFeedback]:
@@ -293,19 +337,58 @@ class FeedbackStore:
     ) -> tuple[list[StoredFeedback], int]:
         """One page of the feedback matching all filters, and how many match in all.
 
+        The same as :meth:`page` without a cursor, as a pair ``(items, total)``.
+        """
+        found = self.page(
+            where=where,
+            params=params,
+            projects=projects,
+            environments=environments,
+            start=start,
+            end=end,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        )
+        return found.items, found.total
+
+    def page(
+        self,
+        *,
+        where: str = "1",
+        params: Sequence[object] = (),
+        projects: Sequence[str] | None = None,
+        environments: Sequence[str] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        sort: str = "-timestamp",
+        limit: int = 10,
+        offset: int = 0,
+        after: Sequence[object] | None = None,
+        before: Sequence[object] | None = None,
+    ) -> FeedbackPage:
+        """One page of the feedback matching all filters, whether there are more, and how many match in all.
+
         ``where`` and ``params`` are a SQL condition over ``feedback`` and its bound values, as
         :func:`~._search.compile_query` makes them (never text from a request). ``projects`` and
         ``environments`` keep feedback of those (an empty sequence keeps none); ``start`` and ``end``
         keep timestamps ``start <= t < end``. ``sort`` is ``timestamp``, ``-timestamp`` (newest
         first, the default), ``projectId`` or ``-projectId`` (then newest first); ties are broken
-        by ``id`` so that pages do not overlap (``timestamp`` is the exact reverse of ``-timestamp``).
-        ``ValueError`` for another ``sort`` or a negative ``limit`` or ``offset``.
+        by ``id``, so the order is total and pages never overlap.
+
+        ``after`` (or ``before``) is the :meth:`sort_key` of an item: the page then holds the
+        items that come after (before) it in that order, skipping ``offset`` more. Keys, unlike
+        offsets, keep pages free of duplicates and gaps while new feedback arrives.
+        ``ValueError`` for another ``sort``, a negative ``limit`` or ``offset``, a key of the wrong
+        length, or both ``after`` and ``before``.
         """
         order = _SORTS.get(sort)
         if order is None:
             raise ValueError(f"sort must be one of {', '.join(_SORTS)}, not {sort!r}")
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
+        if after is not None and before is not None:
+            raise ValueError("give after or before, not both")
         clauses, values = [f"({where})"], list(params)
         for column, allowed in (("project_id", projects), ("environment", environments)):
             if allowed is not None:
@@ -316,13 +399,52 @@ class FeedbackStore:
                 clauses.append(f"timestamp {operator} ?")
                 values.append(bound)
         condition = " AND ".join(clauses)
+        backwards = before is not None
+        key = before if backwards else after
+        page_condition, page_values = condition, values
+        if key is not None:
+            beyond, beyond_values = _beyond(order, key, backwards=backwards)
+            page_condition, page_values = f"{condition} AND {beyond}", [*values, *beyond_values]
+        sql_order = (
+            ", ".join(f"{column} {'ASC' if desc else 'DESC'}" for column, desc in order)
+            if backwards
+            else (", ".join(f"{column} {'DESC' if desc else 'ASC'}" for column, desc in order))
+        )
         with self._lock:
             cursor = self._conn.cursor()
             cursor.row_factory = sqlite3.Row
-            sql = f"SELECT * FROM feedback WHERE {condition} ORDER BY {order} LIMIT ? OFFSET ?"
-            rows = list(cursor.execute(sql, [*values, limit, offset]))
+            sql = f"SELECT * FROM feedback WHERE {page_condition} ORDER BY {sql_order} LIMIT ? OFFSET ?"
+            rows = list(cursor.execute(sql, [*page_values, limit + 1, offset]))
+            more = len(rows) > limit
+            rows = rows[:limit]
+            if backwards:
+                rows.reverse()
+            items = [from_row(StoredFeedback, row) for row in rows]
             (total,) = self._conn.execute(f"SELECT COUNT(*) FROM feedback WHERE {condition}", values).fetchone()
-        return [from_row(StoredFeedback, row) for row in rows], int(total)
+            # The other direction: is there anything before the first item (after the last)?
+            if key is None and not offset:
+                other = 0  # the page starts at the very beginning
+            elif not items and key is None:
+                other = total
+            else:
+                if items:
+                    edge = items[-1] if backwards else items[0]
+                    other_condition, other_values = _beyond(order, _key(order, edge), backwards=not backwards)
+                else:
+                    assert key is not None
+                    other_condition, other_values = _beyond(order, key, backwards=not backwards, inclusive=True)
+                sql = f"SELECT EXISTS (SELECT 1 FROM feedback WHERE {condition} AND {other_condition})"
+                (other,) = self._conn.execute(sql, [*values, *other_values]).fetchone()
+        has_next, has_previous = (bool(other), more) if backwards else (more, bool(other))
+        return FeedbackPage(items, int(total), has_next, has_previous)
+
+    @staticmethod
+    def sort_key(feedback: StoredFeedback, sort: str) -> tuple[object, ...]:
+        """Where ``feedback`` stands in the order ``sort`` (a key for :meth:`page`'s ``after``/``before``)."""
+        order = _SORTS.get(sort)
+        if order is None:
+            raise ValueError(f"sort must be one of {', '.join(_SORTS)}, not {sort!r}")
+        return _key(order, feedback)
 
     def get_feedback(self, event_id: str) -> StoredFeedback | None:
         """The feedback with ``event_id`` (dashes and case do not matter), or None."""
@@ -351,6 +473,23 @@ class FeedbackStore:
         """The attachments sent for ``event_id``, with their bytes, in arrival order."""
         rows = self._select("attachments", "event_id = ?", [normalize_id(event_id)])
         return [from_row(StoredAttachment, row) for row in rows]
+
+    def get_attachment(self, attachment_id: int) -> StoredAttachment | None:
+        """The attachment with this row id, with its bytes, or None."""
+        rows = self._select("attachments", "id = ?", [attachment_id])
+        return from_row(StoredAttachment, rows[0]) if rows else None
+
+    def attachment_counts(self, event_ids: Sequence[str]) -> dict[str, int]:
+        """How many attachments each of ``event_ids`` has (ids without any are left out)."""
+        keys = [normalize_id(event_id) for event_id in event_ids]
+        if not keys:
+            return {}
+        sql = (
+            f"SELECT event_id, COUNT(*) FROM attachments WHERE event_id IN ({', '.join('?' * len(keys))})"
+            " GROUP BY event_id"
+        )
+        with self._lock:
+            return {str(event_id): int(count) for event_id, count in self._conn.execute(sql, keys)}
 
     def list_envelopes(self, project_id: str | None = None) -> list[StoredEnvelope]:
         """All stored envelopes (of ``project_id`` if given), oldest first."""
@@ -442,3 +581,26 @@ def _connect_existing(path: str, mode: str) -> sqlite3.Connection:
 
 def _by_project(project_id: str | None) -> tuple[str | None, list[Any]]:
     return ("project_id = ?", [project_id]) if project_id is not None else (None, [])
+
+
+def _key(order: tuple[tuple[str, bool], ...], feedback: StoredFeedback) -> tuple[object, ...]:
+    return tuple(getattr(feedback, column) for column, _ in order)
+
+
+def _beyond(
+    order: tuple[tuple[str, bool], ...], key: Sequence[object], *, backwards: bool, inclusive: bool = False
+) -> tuple[str, list[object]]:
+    """The SQL condition "comes after ``key`` in ``order``" (before it when ``backwards``), and its values."""
+    if len(key) != len(order):
+        raise ValueError(f"a key of this sort has {len(order)} values, not {len(key)}")
+    alternatives: list[str] = []
+    values: list[object] = []
+    for index, (column, desc) in enumerate(order):
+        later = desc == backwards  # ascending column: later means greater
+        parts = [f"{name} = ?" for name, _ in order[:index]] + [f"{column} {'>' if later else '<'} ?"]
+        alternatives.append("(" + " AND ".join(parts) + ")")
+        values += [*key[:index], key[index]]
+    if inclusive:
+        alternatives.append("(" + " AND ".join(f"{name} = ?" for name, _ in order) + ")")
+        values += list(key)
+    return "(" + " OR ".join(alternatives) + ")", values
