@@ -11,6 +11,7 @@ bytes and their copy); with it the bodies hold at most the budget (3 x ``max_bod
 from __future__ import annotations
 
 import gzip
+import socket
 import subprocess
 import sys
 import textwrap
@@ -22,6 +23,7 @@ import pytest
 import urllib3
 
 from sentry_feedback import Envelope, EnvelopeItem
+from sentry_feedback.server import LocalReceiver
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc")
 
@@ -114,3 +116,24 @@ def test_memory_stays_bounded_and_ordinary_clients_are_served_during_a_flood() -
     assert answers[("bomb", 413)] > 0 and answers[("many-items", 400)] > 0 and answers[("unauthenticated", 401)] > 0
     assert budget_peak <= capacity == 3 * MAX_BODY
     assert final_peak - int(idle_peak) < ALLOWED_GROWTH, f"peak grew by {(final_peak - int(idle_peak)) / MiB:.0f} MiB"
+
+
+def test_connections_past_the_cap_wait_for_a_free_slot() -> None:
+    with LocalReceiver(max_connections=2) as receiver:
+        idle = [socket.create_connection(("127.0.0.1", receiver.port)) for _ in range(2)]
+        try:
+            for sock in idle:  # both slots taken: each connection got its thread
+                sock.sendall(b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert sock.recv(100).startswith(b"HTTP/1.1 404")
+            waiting = socket.create_connection(("127.0.0.1", receiver.port))
+            waiting.settimeout(0.3)
+            waiting.sendall(b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+            with pytest.raises(socket.timeout):
+                waiting.recv(100)  # accepted by the kernel, not served yet
+            idle.pop().close()
+            waiting.settimeout(10)
+            assert waiting.recv(100).startswith(b"HTTP/1.1 404")
+            waiting.close()
+        finally:
+            for sock in idle:
+                sock.close()

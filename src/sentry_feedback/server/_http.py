@@ -10,6 +10,7 @@ it a request is answered 503 with ``Retry-After``. Stdlib only.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -31,6 +32,8 @@ logger = logging.getLogger("sentry_feedback.server")
 
 #: Connections waiting to be accepted (the stdlib's 5 refuses bursts of clients).
 LISTEN_BACKLOG = 128
+#: Connections served at once (a thread each); more wait in the listen backlog until one closes.
+MAX_CONNECTIONS = 256
 #: A request holding at most this many body bytes may use the share of the budget kept for
 #: small requests.
 SMALL_REQUEST = 256 * 1024
@@ -138,6 +141,8 @@ class Server(ThreadingHTTPServer):
     max_body_size: int
     #: The WSGI application :class:`AppHandler` runs (a :class:`~._app.FeedbackApp`).
     app: Any
+    #: Connections served at once: each has a thread; the next connection is accepted when one ends.
+    max_connections = MAX_CONNECTIONS
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host name (socket.getfqdn), which can stall
@@ -145,14 +150,30 @@ class Server(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name = str(self.server_address[0])
         self.server_port = int(self.server_address[1])
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._stopping = threading.Event()
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve a connection on a thread of its own, once fewer than :attr:`max_connections` are served."""
+        while not self._slots.acquire(timeout=0.05):
+            if self._stopping.is_set():
+                with contextlib.suppress(OSError):
+                    request.close()
+                return
         self.receiver._connection_opened(request)
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         self.receiver._connection_closed(request)
-        super().shutdown_request(request)
+        try:
+            super().shutdown_request(request)
+        finally:
+            self._slots.release()
+
+    def shutdown(self) -> None:
+        """Stop serving (also when every connection slot is taken)."""
+        self._stopping.set()
+        super().shutdown()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         logger.debug("error while handling a request from %s", client_address, exc_info=True)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from ._app import Arrival, FeedbackApp
 from ._config import ApiToken, Project, ServerConfig
-from ._http import Answer, AppHandler, MemoryBudget, Server, Server6
+from ._http import MAX_CONNECTIONS, Answer, AppHandler, MemoryBudget, Server, Server6
 from ._ingest import ReceivedRequest
 from ._store import FeedbackStore
 
@@ -73,8 +73,16 @@ class LocalReceiver:
     content encoding (400/413), envelope syntax and item rules (400). Every one of
     them, whatever the answer, is counted by :meth:`wait_for_envelopes`, and the last
     ``record_requests`` of them (100 by default, 0 for none) are kept in :attr:`received`,
-    their bodies holding at most 64 MiB together; requests to other paths are answered
-    404 and not recorded.
+    their bodies holding at most 64 MiB together.
+
+    The same server answers the User Feedback REST API under :attr:`api_url` (``/api/0/``),
+    with Bearer tokens: ``api_token`` (read and write) and ``read_token`` (read only), or
+    the tokens of ``config``; without any, one is made at the first start and kept in the
+    database (:attr:`api_token`). ``org`` and ``project_slug`` name the organization and
+    the project of the URLs; ``config`` (a :class:`ServerConfig`) can name several projects.
+    ``on_arrival`` is called with an :class:`Arrival` for each feedback and event stored.
+    At most ``max_connections`` connections are served at once (a thread each); more wait
+    to be accepted.
 
     The bodies of the requests in progress hold at most ``memory_budget`` bytes together
     (600 MiB by default, at least three times ``max_body_size``), as read and as decoded: a
@@ -100,7 +108,11 @@ class LocalReceiver:
         read_token: str | None = None,
         config: ServerConfig | None = None,
         on_arrival: Callable[[Arrival], object] | None = None,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be >= 1")
+        self._max_connections = max_connections
         if config is None:
             tokens = [ApiToken(api_token)] if api_token is not None else []
             if read_token is not None:
@@ -159,6 +171,7 @@ class LocalReceiver:
             )
             server_class = Server6 if ":" in self._host else Server
             server = server_class((self._host, self._port), AppHandler, bind_and_activate=False)
+            server.max_connections = self._max_connections
             server.receiver = self
             server.app = app
             server.memory = self._memory

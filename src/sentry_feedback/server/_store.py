@@ -27,20 +27,18 @@ Unix timestamps in seconds (``float``); event ids are 32 lowercase hex digits.
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import sqlite3
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .._envelope import Envelope
 from ._records import StoredAttachment, StoredEnvelope, StoredEvent, StoredFeedback, from_row
 from ._rows import dumps, normalize_id, prepare
+from ._schema import SCHEMA, SCHEMA_VERSION, SORTS, beyond, connect_existing, sort_key
 
 __all__ = [
     "FeedbackStore",
@@ -49,99 +47,6 @@ __all__ = [
     "StoredEvent",
     "StoredFeedback",
 ]
-
-_SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS envelopes (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    project_id  TEXT    NOT NULL,
-    event_id    TEXT,
-    received_at REAL    NOT NULL,
-    headers     TEXT    NOT NULL,
-    size        INTEGER NOT NULL,
-    item_types  TEXT    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id    TEXT    NOT NULL UNIQUE,
-    envelope_id INTEGER NOT NULL REFERENCES envelopes(id),
-    project_id  TEXT    NOT NULL,
-    type        TEXT    NOT NULL,
-    level       TEXT,
-    message     TEXT,
-    timestamp   REAL,
-    received_at REAL    NOT NULL,
-    data        TEXT    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_project ON events(project_id);
-CREATE TABLE IF NOT EXISTS feedback (
-    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id            TEXT    NOT NULL UNIQUE,
-    envelope_id         INTEGER NOT NULL REFERENCES envelopes(id),
-    project_id          TEXT    NOT NULL,
-    message             TEXT    NOT NULL,
-    contact_email       TEXT,
-    name                TEXT,
-    url                 TEXT,
-    associated_event_id TEXT,
-    replay_id           TEXT,
-    source              TEXT,
-    environment         TEXT,
-    release             TEXT,
-    dist                TEXT,
-    platform            TEXT,
-    timestamp           REAL,
-    tags                TEXT    NOT NULL,
-    user                TEXT,
-    trace_id            TEXT,
-    sdk                 TEXT,
-    status              TEXT    NOT NULL DEFAULT 'unresolved',
-    received_at         REAL    NOT NULL,
-    data                TEXT    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS feedback_project ON feedback(project_id);
-CREATE INDEX IF NOT EXISTS feedback_project_timestamp ON feedback(project_id, timestamp DESC, id);
-CREATE INDEX IF NOT EXISTS feedback_timestamp ON feedback(timestamp DESC, id);
-CREATE INDEX IF NOT EXISTS feedback_status ON feedback(status, timestamp DESC);
-CREATE INDEX IF NOT EXISTS feedback_environment ON feedback(environment, timestamp DESC);
-CREATE TABLE IF NOT EXISTS attachments (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    envelope_id     INTEGER NOT NULL REFERENCES envelopes(id),
-    project_id      TEXT    NOT NULL,
-    event_id        TEXT,
-    filename        TEXT    NOT NULL,
-    content_type    TEXT    NOT NULL,
-    attachment_type TEXT    NOT NULL,
-    size            INTEGER NOT NULL,
-    data            BLOB    NOT NULL,
-    received_at     REAL    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS attachments_event ON attachments(event_id);
-CREATE TABLE IF NOT EXISTS client_reports (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    envelope_id INTEGER NOT NULL REFERENCES envelopes(id),
-    project_id  TEXT    NOT NULL,
-    timestamp   REAL,
-    reason      TEXT    NOT NULL,
-    category    TEXT    NOT NULL,
-    quantity    INTEGER NOT NULL,
-    received_at REAL    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS settings (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
-
-#: Each sort as (column, descending) pairs; ``id`` breaks ties so that the order is total.
-#: ``timestamp`` is the exact reverse of ``-timestamp``: one index serves both.
-_SORTS: dict[str, tuple[tuple[str, bool], ...]] = {
-    "timestamp": (("timestamp", False), ("id", True)),
-    "-timestamp": (("timestamp", True), ("id", False)),
-    "projectId": (("project_id", False), ("timestamp", True), ("id", False)),
-    "-projectId": (("project_id", True), ("timestamp", True), ("id", False)),
-}
 
 
 @dataclass(frozen=True)
@@ -186,7 +91,7 @@ class FeedbackStore:
             raise ValueError("an in-memory FeedbackStore cannot be read-only: there is nothing to read")
         must_exist = not in_memory and (read_only or not create)
         if must_exist:
-            self._conn = _connect_existing(path, "ro" if read_only else "rw")
+            self._conn = connect_existing(path, "ro" if read_only else "rw")
         else:
             self._conn = sqlite3.connect(path, check_same_thread=False)
         try:
@@ -197,11 +102,11 @@ class FeedbackStore:
                     self._conn.execute("PRAGMA synchronous = NORMAL")
                 self._conn.execute("PRAGMA busy_timeout = 5000")
             if not read_only:
-                self._conn.executescript(_SCHEMA)
+                self._conn.executescript(SCHEMA)
                 with self._conn:  # databases written before feedback timestamps were always set
                     self._conn.execute("UPDATE feedback SET timestamp = received_at WHERE timestamp IS NULL")
                 with self._conn:
-                    self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+                    self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             self._conn.close()
             raise
@@ -382,9 +287,9 @@ class FeedbackStore:
         ``ValueError`` for another ``sort``, a negative ``limit`` or ``offset``, a key of the wrong
         length, or both ``after`` and ``before``.
         """
-        order = _SORTS.get(sort)
+        order = SORTS.get(sort)
         if order is None:
-            raise ValueError(f"sort must be one of {', '.join(_SORTS)}, not {sort!r}")
+            raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
         if after is not None and before is not None:
@@ -403,8 +308,8 @@ class FeedbackStore:
         key = before if backwards else after
         page_condition, page_values = condition, values
         if key is not None:
-            beyond, beyond_values = _beyond(order, key, backwards=backwards)
-            page_condition, page_values = f"{condition} AND {beyond}", [*values, *beyond_values]
+            condition_beyond, beyond_values = beyond(order, key, backwards=backwards)
+            page_condition, page_values = f"{condition} AND {condition_beyond}", [*values, *beyond_values]
         sql_order = (
             ", ".join(f"{column} {'ASC' if desc else 'DESC'}" for column, desc in order)
             if backwards
@@ -429,10 +334,10 @@ class FeedbackStore:
             else:
                 if items:
                     edge = items[-1] if backwards else items[0]
-                    other_condition, other_values = _beyond(order, _key(order, edge), backwards=not backwards)
+                    other_condition, other_values = beyond(order, sort_key(order, edge), backwards=not backwards)
                 else:
                     assert key is not None
-                    other_condition, other_values = _beyond(order, key, backwards=not backwards, inclusive=True)
+                    other_condition, other_values = beyond(order, key, backwards=not backwards, inclusive=True)
                 sql = f"SELECT EXISTS (SELECT 1 FROM feedback WHERE {condition} AND {other_condition})"
                 (other,) = self._conn.execute(sql, [*values, *other_values]).fetchone()
         has_next, has_previous = (bool(other), more) if backwards else (more, bool(other))
@@ -441,10 +346,10 @@ class FeedbackStore:
     @staticmethod
     def sort_key(feedback: StoredFeedback, sort: str) -> tuple[object, ...]:
         """Where ``feedback`` stands in the order ``sort`` (a key for :meth:`page`'s ``after``/``before``)."""
-        order = _SORTS.get(sort)
+        order = SORTS.get(sort)
         if order is None:
-            raise ValueError(f"sort must be one of {', '.join(_SORTS)}, not {sort!r}")
-        return _key(order, feedback)
+            raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+        return sort_key(order, feedback)
 
     def get_feedback(self, event_id: str) -> StoredFeedback | None:
         """The feedback with ``event_id`` (dashes and case do not matter), or None."""
@@ -559,48 +464,5 @@ class FeedbackStore:
             return list(cursor.execute(sql, params))
 
 
-def _connect_existing(path: str, mode: str) -> sqlite3.Connection:
-    """Open the existing database file ``path`` with SQLite's URI ``mode`` (never creating it).
-
-    Raises FileNotFoundError naming ``path`` when there is no such file.
-    """
-    missing = FileNotFoundError(errno.ENOENT, "FeedbackStore database file does not exist", path)
-    if not os.path.exists(path):
-        raise missing
-    uri = f"{Path(path).absolute().as_uri()}?mode={mode}"
-    try:
-        return sqlite3.connect(uri, uri=True, check_same_thread=False)
-    except sqlite3.OperationalError:
-        if not os.path.exists(path):  # removed between the check and the open
-            raise missing from None
-        raise
-
-
-# -- turning an envelope into rows ------------------------------------------------------
-
-
 def _by_project(project_id: str | None) -> tuple[str | None, list[Any]]:
     return ("project_id = ?", [project_id]) if project_id is not None else (None, [])
-
-
-def _key(order: tuple[tuple[str, bool], ...], feedback: StoredFeedback) -> tuple[object, ...]:
-    return tuple(getattr(feedback, column) for column, _ in order)
-
-
-def _beyond(
-    order: tuple[tuple[str, bool], ...], key: Sequence[object], *, backwards: bool, inclusive: bool = False
-) -> tuple[str, list[object]]:
-    """The SQL condition "comes after ``key`` in ``order``" (before it when ``backwards``), and its values."""
-    if len(key) != len(order):
-        raise ValueError(f"a key of this sort has {len(order)} values, not {len(key)}")
-    alternatives: list[str] = []
-    values: list[object] = []
-    for index, (column, desc) in enumerate(order):
-        later = desc == backwards  # ascending column: later means greater
-        parts = [f"{name} = ?" for name, _ in order[:index]] + [f"{column} {'>' if later else '<'} ?"]
-        alternatives.append("(" + " AND ".join(parts) + ")")
-        values += [*key[:index], key[index]]
-    if inclusive:
-        alternatives.append("(" + " AND ".join(f"{name} = ?" for name, _ in order) + ")")
-        values += list(key)
-    return "(" + " OR ".join(alternatives) + ")", values

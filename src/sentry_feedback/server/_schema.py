@@ -1,0 +1,149 @@
+"""The store's SQL: the schema, opening an existing database, and the sort orders with their keyset conditions."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._records import StoredFeedback
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "SORTS", "beyond", "connect_existing", "sort_key"]
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS envelopes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id  TEXT    NOT NULL,
+    event_id    TEXT,
+    received_at REAL    NOT NULL,
+    headers     TEXT    NOT NULL,
+    size        INTEGER NOT NULL,
+    item_types  TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id    TEXT    NOT NULL UNIQUE,
+    envelope_id INTEGER NOT NULL REFERENCES envelopes(id),
+    project_id  TEXT    NOT NULL,
+    type        TEXT    NOT NULL,
+    level       TEXT,
+    message     TEXT,
+    timestamp   REAL,
+    received_at REAL    NOT NULL,
+    data        TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_project ON events(project_id);
+CREATE TABLE IF NOT EXISTS feedback (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id            TEXT    NOT NULL UNIQUE,
+    envelope_id         INTEGER NOT NULL REFERENCES envelopes(id),
+    project_id          TEXT    NOT NULL,
+    message             TEXT    NOT NULL,
+    contact_email       TEXT,
+    name                TEXT,
+    url                 TEXT,
+    associated_event_id TEXT,
+    replay_id           TEXT,
+    source              TEXT,
+    environment         TEXT,
+    release             TEXT,
+    dist                TEXT,
+    platform            TEXT,
+    timestamp           REAL,
+    tags                TEXT    NOT NULL,
+    user                TEXT,
+    trace_id            TEXT,
+    sdk                 TEXT,
+    status              TEXT    NOT NULL DEFAULT 'unresolved',
+    received_at         REAL    NOT NULL,
+    data                TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_project ON feedback(project_id);
+CREATE INDEX IF NOT EXISTS feedback_project_timestamp ON feedback(project_id, timestamp DESC, id);
+CREATE INDEX IF NOT EXISTS feedback_timestamp ON feedback(timestamp DESC, id);
+CREATE INDEX IF NOT EXISTS feedback_status ON feedback(status, timestamp DESC);
+CREATE INDEX IF NOT EXISTS feedback_environment ON feedback(environment, timestamp DESC);
+CREATE TABLE IF NOT EXISTS attachments (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    envelope_id     INTEGER NOT NULL REFERENCES envelopes(id),
+    project_id      TEXT    NOT NULL,
+    event_id        TEXT,
+    filename        TEXT    NOT NULL,
+    content_type    TEXT    NOT NULL,
+    attachment_type TEXT    NOT NULL,
+    size            INTEGER NOT NULL,
+    data            BLOB    NOT NULL,
+    received_at     REAL    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attachments_event ON attachments(event_id);
+CREATE TABLE IF NOT EXISTS client_reports (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    envelope_id INTEGER NOT NULL REFERENCES envelopes(id),
+    project_id  TEXT    NOT NULL,
+    timestamp   REAL,
+    reason      TEXT    NOT NULL,
+    category    TEXT    NOT NULL,
+    quantity    INTEGER NOT NULL,
+    received_at REAL    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+#: Each sort as (column, descending) pairs; ``id`` breaks ties so that the order is total.
+#: ``timestamp`` is the exact reverse of ``-timestamp``: one index serves both.
+SORTS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "timestamp": (("timestamp", False), ("id", True)),
+    "-timestamp": (("timestamp", True), ("id", False)),
+    "projectId": (("project_id", False), ("timestamp", True), ("id", False)),
+    "-projectId": (("project_id", True), ("timestamp", True), ("id", False)),
+}
+
+
+def connect_existing(path: str, mode: str) -> sqlite3.Connection:
+    """Open the existing database file ``path`` with SQLite's URI ``mode`` (never creating it).
+
+    Raises FileNotFoundError naming ``path`` when there is no such file.
+    """
+    missing = FileNotFoundError(errno.ENOENT, "FeedbackStore database file does not exist", path)
+    if not os.path.exists(path):
+        raise missing
+    uri = f"{Path(path).absolute().as_uri()}?mode={mode}"
+    try:
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+    except sqlite3.OperationalError:
+        if not os.path.exists(path):  # removed between the check and the open
+            raise missing from None
+        raise
+
+
+# -- turning an envelope into rows ------------------------------------------------------
+
+
+def sort_key(order: tuple[tuple[str, bool], ...], feedback: StoredFeedback) -> tuple[object, ...]:
+    return tuple(getattr(feedback, column) for column, _ in order)
+
+
+def beyond(
+    order: tuple[tuple[str, bool], ...], key: Sequence[object], *, backwards: bool, inclusive: bool = False
+) -> tuple[str, list[object]]:
+    """The SQL condition "comes after ``key`` in ``order``" (before it when ``backwards``), and its values."""
+    if len(key) != len(order):
+        raise ValueError(f"a key of this sort has {len(order)} values, not {len(key)}")
+    alternatives: list[str] = []
+    values: list[object] = []
+    for index, (column, desc) in enumerate(order):
+        later = desc == backwards  # ascending column: later means greater
+        parts = [f"{name} = ?" for name, _ in order[:index]] + [f"{column} {'>' if later else '<'} ?"]
+        alternatives.append("(" + " AND ".join(parts) + ")")
+        values += [*key[:index], key[index]]
+    if inclusive:
+        alternatives.append("(" + " AND ".join(f"{name} = ?" for name, _ in order) + ")")
+        values += list(key)
+    return "(" + " OR ".join(alternatives) + ")", values
