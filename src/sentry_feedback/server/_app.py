@@ -190,7 +190,7 @@ class FeedbackApp:
 
     @property
     def api_token(self) -> str:
-        """A token that may read and write (the first such of the configuration)."""
+        """The first token of the configuration that may write (the first token when none may)."""
         for token in self.config.tokens:
             if "write" in token.scopes:
                 return token.value
