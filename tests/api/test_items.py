@@ -20,9 +20,9 @@ from sentry_feedback.api import (
     Locale,
     NameVersion,
     UserFeedback,
-    _safe_file_name,
     parse_link_header,
 )
+from sentry_feedback.api._files import _safe_file_name
 
 SEED_ITEM: dict[str, Any] = {
     "browser": {"name": "Chome", "version": "103.0.38"},
