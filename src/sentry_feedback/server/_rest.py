@@ -7,7 +7,8 @@ Routes (a trailing slash is optional):
 - ``GET``/``PATCH``/``DELETE /api/0/projects/<org>/<project>/user-feedback/<id>/``;
 - ``GET .../user-feedback/<id>/attachments/`` and ``.../attachments/<attachment_id>/``;
 - ``GET /api/0/projects/<org>/<project>/events/<event_id>/``: a stored event (the error a
-  feedback names in ``error_ids``).
+  feedback names in ``error_ids``);
+- ``GET /api/0/organizations/<org>/eventids/<event_id>/``: which project holds an event.
 
 Every answer is JSON (but downloads); errors are ``{"detail": "..."}``.
 """
@@ -59,6 +60,7 @@ _ROUTES: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
         ("GET", "HEAD"),
     ),
     (re.compile(rf"/api/0/projects/{_SEGMENT}/{_SEGMENT}/events/{_SEGMENT}/?"), "event", ("GET", "HEAD")),
+    (re.compile(rf"/api/0/organizations/{_SEGMENT}/eventids/{_SEGMENT}/?"), "eventids", ("GET", "HEAD")),
 ]
 _STATUSES = ("resolved", "unresolved")
 _MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}")
@@ -246,7 +248,30 @@ def _event(app: FeedbackApp, request: Request, project_slug: str, event_id: str)
     return Answer.json(200, event_json(stored))
 
 
+def _event_ids(app: FeedbackApp, request: Request, event_id: str) -> Answer:
+    """Sentry's event-id lookup: which project holds the event (a feedback or an error) with this id."""
+    request.body()
+    key = _id(event_id)
+    stored_event = app.store.get_event(key) if key else None
+    feedback = app.store.get_feedback(key) if key and stored_event is None else None
+    if stored_event is not None:
+        project_id, event = stored_event.project_id, event_json(stored_event)
+    elif feedback is not None:
+        project_id, event = feedback.project_id, {"id": key, "eventID": key, "type": "feedback"}
+    else:
+        return Answer.error(404, _NOT_FOUND)
+    found = {
+        "organizationSlug": app.config.org,
+        "projectSlug": app.project_slug(project_id),
+        "groupId": None,
+        "eventId": key,
+        "event": event,
+    }
+    return Answer.json(200, found)
+
+
 _HANDLERS: dict[str, Callable[..., Answer]] = {
+    "eventids": _event_ids,
     "index": _index,
     "item": _item,
     "attachments": _attachments,
