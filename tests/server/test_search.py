@@ -253,7 +253,7 @@ def test_tag_keys_are_never_sql(store: FeedbackStore, term: Filter | Has, expect
 def test_values_are_always_parameters() -> None:
     where, params = compile_query(parse_query('message:"x\' OR 1=1 --" flavor:[a, b] ZZ'), now=NOW)
     assert "x'" not in where and "flavor" not in where and "ZZ" not in where
-    assert params == ["x' OR 1=1 --", "flavor", "a", "b", "ZZ"]
+    assert params == ["x' OR 1=1 --", "flavor", "a", "b", "zz"]  # free text is compared case-folded
     assert compile_query(Query(), now=NOW) == ("1", [])
 
 
@@ -333,6 +333,8 @@ def plans(store: FeedbackStore, **arguments: Any) -> list[str]:
         ({"projects": ["1"]}, "feedback_project_timestamp"),
         ({}, "feedback_timestamp"),
         ({"projects": ["1"], "sort": "timestamp"}, "feedback_project_timestamp"),
+        ({"sort": "projectId"}, "feedback_project_number"),
+        ({"sort": "-projectId"}, "feedback_project_number_desc"),
     ],
 )
 def test_default_listing_uses_an_index(store: FeedbackStore, arguments: dict[str, Any], index: str) -> None:

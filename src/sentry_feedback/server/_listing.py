@@ -70,7 +70,8 @@ def parse_listing(query: Mapping[str, list[str]], config: ServerConfig, *, now: 
         values = query.get(name)
         return values[0] if values else None
 
-    sort = one("sort") or "-timestamp"
+    given_sort = one("sort")
+    sort = "-timestamp" if given_sort is None else given_sort
     if sort not in SORTS:
         raise _bad(f"Invalid sort {sort!r}: use one of {', '.join(SORTS)}")
     per_page = _integer(one("per_page"), "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
@@ -160,7 +161,7 @@ def _period(period: str | None, start: str | None, end: str | None, now: float) 
         if begins >= ends:
             raise _bad("start must be before end")
         return begins.timestamp(), ends.timestamp()
-    match = _PERIOD.fullmatch((period or DEFAULT_PERIOD).strip())
+    match = _PERIOD.fullmatch(DEFAULT_PERIOD if period is None else period)
     if match is None:
         shown = (period or "")[:40]
         raise _bad(f"Invalid statsPeriod {shown!r}: a positive integer with an optional unit s, m, h, d or w")
@@ -186,5 +187,5 @@ def _cursor(text: str, sort: str) -> tuple[int, tuple[object, ...] | None, tuple
         raise _bad(f"Invalid cursor {text[:80]!r}: use the cursor of a Link header of this listing")
     key: tuple[Any, ...] = (float(match.group("ts")), int(match.group("id")))
     if by_project:
-        key = (match.group("project"), *key)
+        key = (int(match.group("project")), *key)
     return (0, None, key) if match.group("prev") == "1" else (0, key, None)

@@ -15,6 +15,7 @@ Every answer is JSON (but downloads); errors are ``{"detail": "..."}``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -113,9 +114,11 @@ def _index(app: FeedbackApp, request: Request) -> Answer:
     if listing.fields is not None:
         items = [{name: item[name] for name in listing.fields} for item in items]
     sort_key = app.store.sort_key
-    previous = (
-        cursor_for(sort_key(page.items[0], listing.sort), previous=True) if page.has_previous and page.items else None
-    )
+    previous = None
+    if page.has_previous:  # past the last item there is no item to start from: the offset before
+        first = page.items[0] if page.items else None
+        back = f"0:{max(0, min(listing.offset, page.total) - listing.per_page)}:1"
+        previous = cursor_for(sort_key(first, listing.sort), previous=True) if first else back
     next_ = cursor_for(sort_key(page.items[-1], listing.sort), previous=False) if page.has_next and page.items else None
     link = link_header(
         request.base_url,
@@ -185,10 +188,8 @@ def _item(app: FeedbackApp, request: Request, project_slug: str, feedback_id: st
         status = _patch_status(_json_body(request))
         if not app.store.set_feedback_status(stored.event_id, status):
             return Answer.error(404, _NOT_FOUND)
-        updated = app.store.get_feedback(stored.event_id)
-        if updated is None:
-            return Answer.error(404, _NOT_FOUND)
-        return Answer.json(202, {"data": _items(app, [updated])[0]})
+        # The item as this request left it (a competing PATCH may already have changed it again).
+        return Answer.json(202, {"data": _items(app, [dataclasses.replace(stored, status=status)])[0]})
     request.body()
     return Answer.json(200, {"data": _items(app, [stored])[0]})
 
@@ -233,8 +234,11 @@ def _download(app: FeedbackApp, request: Request, project_slug: str, feedback_id
 
 def content_disposition(filename: str) -> str:
     """``attachment`` with a plain-ASCII ``filename`` and the exact name in ``filename*`` (RFC 6266)."""
-    plain = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\/' else "_" for c in filename)[:200] or "attachment"
-    exact = urllib.parse.quote(filename.replace("/", "_").replace("\\", "_"), safe="")[:1000]
+    safe = "".join("_" if ord(c) < 0x20 or ord(c) == 0x7F or c in "/\\" else c for c in filename)[:1000]
+    if safe.strip(". ") == "":  # "", ".", "..": not a file name
+        safe = "attachment"
+    plain = "".join(c if 0x20 <= ord(c) < 0x7F and c != '"' else "_" for c in safe[:200])
+    exact = urllib.parse.quote(safe, safe="")
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{exact}"
 
 

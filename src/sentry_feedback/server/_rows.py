@@ -7,6 +7,7 @@ envelope is stored whole or not at all.
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -211,7 +212,11 @@ def _parse_timestamp(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float
+            return None
+        return number if math.isfinite(number) else None
     if isinstance(value, str) and value:
         text = value.strip()
         if text.endswith(("Z", "z")):

@@ -65,6 +65,9 @@ CREATE TABLE IF NOT EXISTS feedback (
 CREATE INDEX IF NOT EXISTS feedback_project ON feedback(project_id);
 CREATE INDEX IF NOT EXISTS feedback_project_timestamp ON feedback(project_id, timestamp DESC, id);
 CREATE INDEX IF NOT EXISTS feedback_timestamp ON feedback(timestamp DESC, id);
+CREATE INDEX IF NOT EXISTS feedback_project_number ON feedback(CAST(project_id AS INTEGER), timestamp DESC, id);
+CREATE INDEX IF NOT EXISTS feedback_project_number_desc
+    ON feedback(CAST(project_id AS INTEGER) DESC, timestamp DESC, id);
 CREATE INDEX IF NOT EXISTS feedback_status ON feedback(status, timestamp DESC);
 CREATE INDEX IF NOT EXISTS feedback_environment ON feedback(environment, timestamp DESC);
 CREATE TABLE IF NOT EXISTS attachments (
@@ -96,13 +99,15 @@ CREATE TABLE IF NOT EXISTS settings (
 );
 """
 
+_PROJECT_NUMBER = "CAST(project_id AS INTEGER)"
 #: Each sort as (column, descending) pairs; ``id`` breaks ties so that the order is total.
 #: ``timestamp`` is the exact reverse of ``-timestamp``: one index serves both.
+#: Project ids sort as numbers (10 after 9), through an index on that expression.
 SORTS: dict[str, tuple[tuple[str, bool], ...]] = {
     "timestamp": (("timestamp", False), ("id", True)),
     "-timestamp": (("timestamp", True), ("id", False)),
-    "projectId": (("project_id", False), ("timestamp", True), ("id", False)),
-    "-projectId": (("project_id", True), ("timestamp", True), ("id", False)),
+    "projectId": ((_PROJECT_NUMBER, False), ("timestamp", True), ("id", False)),
+    "-projectId": ((_PROJECT_NUMBER, True), ("timestamp", True), ("id", False)),
 }
 
 
@@ -123,11 +128,16 @@ def connect_existing(path: str, mode: str) -> sqlite3.Connection:
         raise
 
 
-# -- turning an envelope into rows ------------------------------------------------------
-
-
 def sort_key(order: tuple[tuple[str, bool], ...], feedback: StoredFeedback) -> tuple[object, ...]:
-    return tuple(getattr(feedback, column) for column, _ in order)
+    """The values of ``order``'s columns for ``feedback``."""
+    return tuple(_project_number(feedback) if c == _PROJECT_NUMBER else getattr(feedback, c) for c, _ in order)
+
+
+def _project_number(feedback: StoredFeedback) -> int:
+    try:
+        return int(feedback.project_id)
+    except ValueError:
+        return 0  # as SQLite casts text that is not a number
 
 
 def beyond(

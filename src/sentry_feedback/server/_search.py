@@ -12,7 +12,7 @@ key is a bound parameter, so any key is safe). The rules, as in Sentry:
 
 - text equality is case-sensitive; a wildcard :class:`~._query.Pattern` is a ``LIKE``
   (ASCII case-insensitive) with ``%``, ``_`` and ``\`` of its literal parts escaped;
-- free text is a case-insensitive substring of the message;
+- free text is a case-insensitive substring of the message (Unicode case folding: ``CAFÉ`` finds ``café``);
 - a negated filter also matches feedback where the value is absent;
 - ``has:key`` means present and not empty; ``has:error`` means linked to an error event;
 - timestamps compare with the ``timestamp`` column (Unix seconds); a date-only value with
@@ -92,7 +92,16 @@ FIELD_SQL: Mapping[str, str] = MappingProxyType(
 """The SQL expression each field of :data:`~._query.FIELDS` is read from."""
 
 _ID_FIELDS = frozenset({"id", "trace"})  # compared as normalized ids (32 lowercase hex digits)
-_TAG = "EXISTS (SELECT 1 FROM json_each(feedback.tags) WHERE key = ? AND {})"
+#: A tag condition, over the event's own tags: an object (one value per key) or a list of
+#: ``[key, value]`` pairs (a key may repeat: ``tags[it]:me`` finds ``[["it", "me"], ["it", "you"]]``).
+_TAG = (
+    "EXISTS (SELECT 1 FROM json_each(feedback.data, '$.tags')"
+    " WHERE (CASE WHEN type = 'array' THEN json_extract(value, '$[0]') ELSE key END) = ? AND {})"
+)
+_TAG_VALUE = (
+    "(CASE WHEN type = 'array' THEN CAST(json_extract(value, '$[1]') AS TEXT)"
+    " WHEN type IN ('text', 'integer', 'real') THEN CAST(value AS TEXT) END)"
+)
 _NUMERIC = "({0} NOT GLOB '*[^0-9.eE+-]*' AND {0} GLOB '*[0-9]*' AND CAST({0} AS REAL) {1} ?)"
 _DAY = timedelta(days=1)
 
@@ -118,7 +127,7 @@ def compile_query(query: Query, *, now: float) -> tuple[str, list[object]]:
 
 def _term(term: Term, now: datetime) -> _SQL:
     if isinstance(term, FreeText):
-        return "instr(lower(message), lower(?)) > 0", [term.text]
+        return "instr(casefold(message), ?) > 0", [term.text.casefold()]
     if isinstance(term, Has):
         return _condition(term.key, term.tag, term.negated, lambda e: (f"{e} IS NOT NULL AND {e} != ''", []))
     if isinstance(term, Filter):
@@ -130,7 +139,7 @@ def _term(term: Term, now: datetime) -> _SQL:
 def _condition(key: str, tag: bool, negated: bool, build: _Builder) -> _SQL:
     """``build``'s condition on the field or tag ``key``; when negated, absent values match."""
     if tag:
-        sql, params = build("value")
+        sql, params = build(_TAG_VALUE)
         return ("NOT " if negated else "") + _TAG.format(sql), [key, *params]
     if key not in FIELD_SQL or key not in FIELDS:
         raise ValueError(f"unknown search field {key!r}")

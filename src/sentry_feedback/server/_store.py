@@ -94,6 +94,8 @@ class FeedbackStore:
             self._conn = connect_existing(path, "ro" if read_only else "rw")
         else:
             self._conn = sqlite3.connect(path, check_same_thread=False)
+        # Free-text search folds case the way Python does (SQLite's lower() knows ASCII only).
+        self._conn.create_function("casefold", 1, _casefold, deterministic=True)
         try:
             self._conn.execute("PRAGMA foreign_keys = ON")
             if not in_memory:
@@ -466,3 +468,7 @@ class FeedbackStore:
 
 def _by_project(project_id: str | None) -> tuple[str | None, list[Any]]:
     return ("project_id = ?", [project_id]) if project_id is not None else (None, [])
+
+
+def _casefold(value: str | None) -> str | None:
+    return value.casefold() if isinstance(value, str) else value
