@@ -261,3 +261,16 @@ def test_download_and_errors_in_process(
     assert main(["list", *client_args, "--all", "--query", "message:nothing-like-this"]) == 0
     out, err = capsys.readouterr()
     assert out == "" and "no feedback matches" in err
+
+
+def test_json_output_is_ascii_and_fields_keep_the_id(server: LocalReceiver, run_cli: Callable[..., Result]) -> None:
+    feedback_id = sdk_feedback(server, HOSTILE)
+    result = run_cli("list", "--json", "--field", "message")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.isascii() and "\x1b" not in result.stdout and "\r" not in result.stdout
+    (line,) = result.stdout.splitlines()
+    assert json.loads(line) == {"id": feedback_id, "message": HOSTILE}  # lossless, and the id is always there
+    table = run_cli("list", "--field", "message")
+    assert feedback_id in table.stdout
+    shown = run_cli("show", "--json", feedback_id)
+    assert shown.stdout.isascii() and json.loads(shown.stdout)["feedback"]["message"] == HOSTILE

@@ -66,8 +66,12 @@ def test_send_errors(server: LocalReceiver, run_cli: Callable[..., Result]) -> N
         assert result.returncode == 1, (args, result.stderr)
         assert result.stderr.startswith("error: ") and expected in result.stderr, (args, result.stderr)
         assert_no_traceback(result)
-    assert server.store.list_feedback() == []
     assert run_cli("send").returncode == 2
+    for timeout in ("-1", "nan", "inf", "0", "soon"):  # a usage error, not a crash reported to the DSN
+        result = run_cli("send", "hi", "--dsn", server.dsn, "--timeout", timeout)
+        assert result.returncode == 2 and "--timeout" in result.stderr, (timeout, result.stderr)
+        assert_no_traceback(result)
+    assert server.store.list_feedback() == [] and server.store.list_events() == []
 
 
 def test_send_shows_progress_for_large_attachments_on_a_terminal(

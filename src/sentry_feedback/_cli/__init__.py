@@ -17,7 +17,15 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
-from ._connect import DEFAULT_URL, CliError, add_client_options, feedback_id, print_error, run_client_command
+from ._connect import (
+    DEFAULT_URL,
+    CliError,
+    add_client_options,
+    feedback_id,
+    positive_float,
+    print_error,
+    run_client_command,
+)
 from ._serve import DEFAULT_PORT
 
 __all__ = ["build_parser", "main"]
@@ -203,7 +211,7 @@ def _add_send(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     send.add_argument("--dsn", help="where to send (default: $SENTRY_DSN)")
     send.add_argument("--environment", help="the SDK's environment option")
     send.add_argument("--release", help="the SDK's release option")
-    send.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server's answer")
+    send.add_argument("--timeout", type=positive_float, default=30.0, help="seconds to wait for the server's answer")
 
 
 def build_parser() -> argparse.ArgumentParser:

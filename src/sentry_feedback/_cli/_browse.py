@@ -52,7 +52,8 @@ def filters(args: argparse.Namespace) -> dict[str, Any]:
         "start": args.start,
         "end": args.end,
         "per_page": args.per_page,
-        "field": args.field or None,
+        # The id is always asked for: every line and row shows which feedback it is.
+        "field": list(dict.fromkeys(["id", *args.field])) if args.field else None,
     }
 
 
@@ -74,7 +75,8 @@ def _json_default(value: object) -> object:
 def feedback_json(item: UserFeedback, *, raw: bool) -> str:
     """One feedback as a compact JSON line: as the server sent it (``raw``) or in the seed's shape."""
     data = dict(item.raw) if raw and item.raw else item.to_json()
-    return json.dumps(data, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+    # ASCII only (\uXXXX escapes, lossless): no escape sequence or bidi control reaches a terminal.
+    return json.dumps(data, default=_json_default, separators=(",", ":"))
 
 
 def _row(item: UserFeedback) -> list[str]:
@@ -206,7 +208,7 @@ def cmd_show(api: FeedbackApi, args: argparse.Namespace) -> int:
             "attachments": None if attachments is None else [_attachment_json(a) for a in attachments],
             "error": event,
         }
-        print(json.dumps(document, default=_json_default, ensure_ascii=False, indent=2))
+        print(json.dumps(document, default=_json_default, indent=2))
         return 0
     style = Style.for_stream(sys.stdout)
     print(style.bold(f"feedback {clean(item.id)}"))

@@ -67,10 +67,11 @@ def add_client_options(parser: argparse.ArgumentParser, *, project: bool = True)
             metavar="SLUG",
             help="the feedback's project (default: $SENTRY_PROJECT, else looked up from the id)",
         )
-    group.add_argument("--timeout", type=_positive_float, default=10.0, help="seconds to wait for each answer")
+    group.add_argument("--timeout", type=positive_float, default=10.0, help="seconds to wait for each answer")
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0."""
     try:
         value = float(text)
     except ValueError:

@@ -161,8 +161,8 @@ class FeedbackApp:
     """The feedback server's WSGI application: envelope ingest and the User Feedback REST API.
 
     ``store`` is where feedback is kept; ``config`` names the organization, projects and API
-    tokens. When ``config`` has no token, one is generated at the first start and kept in the
-    store (:attr:`api_token` returns it), so every worker and every restart use the same one.
+    tokens. When no token of ``config`` may write, one is generated at the first start and kept in
+    the store (:attr:`api_token` returns it), so every worker and every restart use the same one.
     """
 
     def __init__(
@@ -179,9 +179,10 @@ class FeedbackApp:
 
         self.store = store
         config = config or ServerConfig()
-        if not config.tokens:
+        if not any("write" in token.scopes for token in config.tokens):
+            # No token may write (say, only a read token was given): make one, kept in the store.
             generated = store.setting(TOKEN_SETTING, new_token())
-            config = ServerConfig(config.org, config.projects, (ApiToken(generated),))
+            config = ServerConfig(config.org, config.projects, (ApiToken(generated), *config.tokens))
         self.config = config
         self.max_body_size = max_body_size
         self.memory = memory or MemoryBudget(3 * max_body_size)
@@ -190,11 +191,8 @@ class FeedbackApp:
 
     @property
     def api_token(self) -> str:
-        """The first token of the configuration that may write (the first token when none may)."""
-        for token in self.config.tokens:
-            if "write" in token.scopes:
-                return token.value
-        return self.config.tokens[0].value
+        """The first token of the configuration that may read and write."""
+        return next(token.value for token in self.config.tokens if "write" in token.scopes)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Answer one request (PEP 3333)."""

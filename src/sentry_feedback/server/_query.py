@@ -57,7 +57,17 @@ _Kind: TypeAlias = Literal["text", "date", "exists"]
 _Unit: TypeAlias = Literal["s", "m", "h", "d", "w"]
 _TEXT_FIELDS = (
     ("status", "message", "contact_email", "name", "url", "environment", "release", "dist", "platform", "level"),
-    ("user.id", "user.email", "user.username", "user.ip", "browser.name", "browser.version", "os.name", "os.version"),
+    (
+        "user.id",
+        "user.email",
+        "user.username",
+        "user.ip",
+        "user.display_name",
+        "browser.name",
+        "browser.version",
+        "os.name",
+        "os.version",
+    ),
     ("device.brand", "device.family", "device.model", "device.name", "locale.lang", "locale.timezone"),
     ("sdk.name", "sdk.version", "trace", "id"),
 )

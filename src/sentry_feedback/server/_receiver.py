@@ -284,7 +284,7 @@ class LocalReceiver:
     def api_token(self) -> str:
         """A REST API token that may read and write: the one given, or the one made at the first start.
 
-        With a ``config`` whose tokens all lack the ``write`` scope, its first token.
+        One is made (and kept in the database) whenever no configured token may write.
 
         A token made by the server is kept in its database, so a restart on the same file keeps it.
         """

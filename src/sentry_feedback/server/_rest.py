@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = ["handle"]
 
+#: ``X-Hits`` counts at most this many matches, as Sentry's API does (``X-Max-Hits`` says so): the
+#: cost of a listing stays bounded however much feedback matches.
+MAX_HITS = 1000
 #: The largest JSON body the API reads (a create body is a few KiB).
 MAX_JSON_BODY = 1024 * 1024
 _SEGMENT = r"([^/]{1,200})"
@@ -109,6 +112,7 @@ def _index(app: FeedbackApp, request: Request) -> Answer:
         offset=listing.offset,
         after=listing.after,
         before=listing.before,
+        max_total=MAX_HITS,
     )
     items = _items(app, page.items)
     if listing.fields is not None:
@@ -129,7 +133,8 @@ def _index(app: FeedbackApp, request: Request) -> Answer:
         offset=listing.offset,
         per_page=listing.per_page,
     )
-    return Answer.json(200, {"data": items}, {"Link": link, "X-Hits": str(page.total)})
+    headers = {"Link": link, "X-Hits": str(page.total), "X-Max-Hits": str(MAX_HITS)}
+    return Answer.json(200, {"data": items}, headers)
 
 
 def _create(app: FeedbackApp, request: Request) -> Answer:

@@ -117,7 +117,7 @@ def _feedback_fields(payload: dict[str, Any], envelope: Envelope) -> dict[str, A
         "timestamp": _parse_timestamp(payload.get("timestamp")),
         "tags": dumps(_tags(payload.get("tags"))),
         "user": dumps(user) if isinstance(user, dict) else None,
-        "trace_id": _opt_str(trace, "trace_id") or _opt_str(header_trace, "trace_id"),
+        "trace_id": normalize_id(_opt_str(trace, "trace_id") or _opt_str(header_trace, "trace_id")),
         "sdk": dumps(sdk) if isinstance(sdk, dict) else None,
         "data": dumps(payload),
     }

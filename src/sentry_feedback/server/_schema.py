@@ -156,4 +156,8 @@ def beyond(
     if inclusive:
         alternatives.append("(" + " AND ".join(f"{name} = ?" for name, _ in order) + ")")
         values += list(key)
-    return "(" + " OR ".join(alternatives) + ")", values
+    # The same, plus a plain bound on the first column: with it SQLite reads one range of the
+    # sort's index in order (without it, an OR of ranges and a sort of everything after the key).
+    first, desc = order[0]
+    bound = f"{first} {'>=' if desc == backwards else '<='} ?"
+    return f"({bound} AND (" + " OR ".join(alternatives) + "))", [key[0], *values]

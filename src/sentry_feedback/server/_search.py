@@ -81,6 +81,8 @@ FIELD_SQL: Mapping[str, str] = MappingProxyType(
         **{name: _json("data", path) for name, path in _DATA_PATHS.items()},
         # The browser SDKs' "{{auto}}" placeholder is no address (the item shows null).
         "user.ip": f"NULLIF({_json('data', '$.user.ip_address')}, '{{{{auto}}}}')",
+        # As the item shows it: the user's name, else the name typed in the feedback form.
+        "user.display_name": f"COALESCE({_json('data', '$.user.name')}, name)",
         "sdk.name": _json("sdk", "$.name"),
         "sdk.version": _json("sdk", "$.version"),
         "trace": "trace_id",

@@ -273,6 +273,7 @@ class FeedbackStore:
         offset: int = 0,
         after: Sequence[object] | None = None,
         before: Sequence[object] | None = None,
+        max_total: int | None = None,
     ) -> FeedbackPage:
         """One page of the feedback matching all filters, whether there are more, and how many match in all.
 
@@ -286,6 +287,7 @@ class FeedbackStore:
         ``after`` (or ``before``) is the :meth:`sort_key` of an item: the page then holds the
         items that come after (before) it in that order, skipping ``offset`` more. Keys, unlike
         offsets, keep pages free of duplicates and gaps while new feedback arrives.
+        ``total`` counts at most ``max_total`` items when it is given.
         ``ValueError`` for another ``sort``, a negative ``limit`` or ``offset``, a key of the wrong
         length, or both ``after`` and ``before``.
         """
@@ -327,7 +329,11 @@ class FeedbackStore:
             if backwards:
                 rows.reverse()
             items = [from_row(StoredFeedback, row) for row in rows]
-            (total,) = self._conn.execute(f"SELECT COUNT(*) FROM feedback WHERE {condition}", values).fetchone()
+            if max_total is None:
+                (total,) = self._conn.execute(f"SELECT COUNT(*) FROM feedback WHERE {condition}", values).fetchone()
+            else:  # counting stops there: the cost of a count is bounded too
+                sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM feedback WHERE {condition} LIMIT ?)"
+                (total,) = self._conn.execute(sql, [*values, max_total]).fetchone()
             # The other direction: is there anything before the first item (after the last)?
             if key is None and not offset:
                 other = 0  # the page starts at the very beginning
