@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -95,9 +96,7 @@ class Request:
 
     def reserve(self, amount: int) -> None:
         """Take ``amount`` body bytes from the server's budget; a 503 when it holds too much already."""
-        if not self.app.memory.take(amount, small=self._held + amount <= 256 * 1024):
-            answer = Answer.error(503, "the server is busy receiving other data; retry later", {"Retry-After": "1"})
-            raise Reject(answer, close=True)
+        self.app.memory.reserve(amount, held=self._held)
         self._held += amount
 
     def release(self) -> None:
@@ -147,8 +146,6 @@ class Request:
 
     def query(self) -> dict[str, list[str]]:
         """The query string's parameters, each with all its values (blank values kept)."""
-        import urllib.parse
-
         try:
             return urllib.parse.parse_qs(
                 self.query_string, keep_blank_values=True, strict_parsing=False, max_num_fields=1000

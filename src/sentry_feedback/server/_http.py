@@ -117,6 +117,12 @@ class MemoryBudget:
             self.peak = max(self.peak, self.capacity - self._left)
             return True
 
+    def reserve(self, amount: int, *, held: int) -> None:
+        """Take ``amount`` bytes for a request holding ``held`` already; :class:`Reject` (503) when not there."""
+        if not self.take(amount, small=held + amount <= SMALL_REQUEST):
+            answer = Answer.error(503, "the server is busy receiving other data; retry later", {"Retry-After": "1"})
+            raise Reject(answer, close=True)
+
     def give(self, amount: int) -> None:
         """Return bytes reserved with :meth:`take`."""
         with self._lock:
@@ -232,9 +238,7 @@ class BaseHandler(BaseHTTPRequestHandler):
 
     def _reserve(self, amount: int) -> None:
         """Take ``amount`` body bytes from the receiver's budget; a 503 when the server holds too much."""
-        if not cast(Server, self.server).memory.take(amount, small=self._held + amount <= SMALL_REQUEST):
-            answer = Answer.error(503, "the server is busy receiving other data; retry later", {"Retry-After": "1"})
-            raise Reject(answer, close=True)
+        cast(Server, self.server).memory.reserve(amount, held=self._held)
         self._held += amount
 
     def log_message(self, format: str, *args: Any) -> None:
