@@ -146,7 +146,9 @@ def test_colours_on_a_terminal_unless_no_color(server: LocalReceiver) -> None:
 def test_demo_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert out.rstrip("\n").splitlines()[-1] == "demo succeeded"
+    *_, succeeded, inbox = out.rstrip("\n").splitlines()
+    assert succeeded == "demo succeeded"
+    assert inbox.startswith("the inbox: ") and "http://127.0.0.1:8970/" in inbox  # the README's demo ends with it
     assert "$ sentry-feedback list" in out
     assert "$ sentry-feedback resolve " in out
     assert "$ sentry-feedback list --status resolved" in out

@@ -30,7 +30,7 @@ from .conftest import (
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 LOG = b"2024-05-01 12:00:00 ERROR payment declined\n" * 50
-_DISPOSITION = re.compile(r"attachment; filename=\"([^\"]*)\"; filename\*=UTF-8''([A-Za-z0-9!#$&+.^_`|~%-]*)")
+_DISPOSITION = re.compile(r"(?:attachment|inline); filename=\"([^\"]*)\"; filename\*=UTF-8''([A-Za-z0-9!#$&+.^_`|~%-]*)")
 
 
 def download(api: Api, project: str, feedback_id: str, attachment_id: str) -> Reply:
@@ -105,6 +105,9 @@ def test_a_feedback_sent_by_the_sdk_with_attachments_and_its_error(server: Local
         reply = download(api, WEB.slug, feedback_id, entry["id"])
         assert_download(reply, entry["mimetype"], data)
         assert disposition_names(reply) == (entry["name"], entry["name"])
+    # An image on the allow-list is shown inline (the inbox's <img>); anything else is a download.
+    assert download(api, WEB.slug, feedback_id, screenshot["id"]).headers["Content-Disposition"].startswith("inline;")
+    assert download(api, WEB.slug, feedback_id, log["id"]).headers["Content-Disposition"].startswith("attachment;")
 
     event = api.get(f"/projects/{ORG}/{WEB.slug}/events/{error_id}/")
     assert event.status == 200

@@ -220,7 +220,7 @@ def test_wrong_project_and_other_paths_answer_404(receiver: LocalReceiver, http:
 
     response = post(http, receiver, feedback_envelope(), path="/api/1/store/")
     assert response.status == 404
-    response = http.request("GET", receiver.url + "/")
+    response = http.request("GET", receiver.url + "/nowhere")
     assert response.status == 404
     response = http.request("GET", receiver.envelope_url)
     assert (response.status, response.headers["Allow"]) == (405, "POST, OPTIONS")

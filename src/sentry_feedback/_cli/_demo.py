@@ -132,6 +132,7 @@ def demo(out: Callable[[str], None] = print) -> int:
     """Send an error and a feedback with attachments to an embedded server; show what arrived and the API."""
     from ..api import ApiError
     from ..server import LocalReceiver
+    from ._serve import DEFAULT_PORT
 
     style = Style.for_stream(sys.stdout)
     with LocalReceiver() as receiver:
@@ -152,4 +153,5 @@ def demo(out: Callable[[str], None] = print) -> int:
         out("\ndemo FAILED: the REST API did not list the feedback")
         return 1
     out("\ndemo succeeded")
+    out(f"the inbox: `sentry-feedback serve`, then open http://127.0.0.1:{DEFAULT_PORT}/ (serve prints a sign-in link)")
     return 0

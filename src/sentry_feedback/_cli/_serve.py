@@ -113,6 +113,7 @@ def _banner(receiver: LocalReceiver) -> None:
         _say(f"  DSN:       {receiver.dsn}")
     for project in projects if len(projects) > 1 else ():
         _say(f"  DSN:       {_dsn(receiver, project)}   (project {project.slug})")
+    _say(f"  inbox:     {receiver.inbox_url}   (open it in a browser: the link signs you in)")
     _say(f"  API:       {receiver.api_url}")
     _say(f"  org:       {org}")
     _say(f"  token:     {token}")

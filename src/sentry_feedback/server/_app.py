@@ -201,17 +201,20 @@ class FeedbackApp:
         body = b"" if answer.status in (204, 304) or request.method == "HEAD" else answer.body
         headers = [(name, value) for name, value in answer.headers.items() if name.lower() != "content-length"]
         headers.append(("Content-Length", str(len(answer.body) if request.method == "HEAD" else len(body))))
+        headers += [("Set-Cookie", cookie) for cookie in answer.cookies]
         reason = HTTPStatus(answer.status).phrase if answer.status in HTTPStatus._value2member_map_ else ""
         start_response(f"{answer.status} {reason}".strip(), headers)
         return [body]
 
     def handle(self, request: Request) -> Answer:
         """The answer to ``request``; never raises."""
-        from . import _ingest, _rest
+        from . import _inbox, _ingest, _rest
 
         try:
             if request.path.startswith("/api/0/"):
                 return _rest.handle(self, request)
+            if request.path == "/" or request.path.startswith("/inbox/"):
+                return _inbox.handle(self, request)
             project_id = _ingest.envelope_project(request.path)
             if project_id is not None:
                 return _ingest.handle(self, request, project_id)

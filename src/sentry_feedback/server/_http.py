@@ -71,9 +71,12 @@ class Headers(Mapping[str, str]):
 
 @dataclass(frozen=True)
 class Answer:
+    """An HTTP answer: status, body, headers, and ``Set-Cookie`` values (one header each)."""
+
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    cookies: tuple[str, ...] = ()
 
     @classmethod
     def json(cls, status: int, value: Any, headers: dict[str, str] | None = None) -> Answer:
@@ -305,6 +308,8 @@ class BaseHandler(BaseHTTPRequestHandler):
         for name, value in answer.headers.items():
             if name.lower() != "content-length":
                 self.send_header(name, value)
+        for cookie in answer.cookies:
+            self.send_header("Set-Cookie", cookie)
         length = str(len(body))
         if self.command == "HEAD":  # the length GET would have: the application's, when it gave one
             length = next((v for n, v in answer.headers.items() if n.lower() == "content-length"), length)
@@ -381,7 +386,9 @@ class AppHandler(BaseHandler):
             if close is not None:
                 close()
         status, response_headers = started
-        answer = Answer(int(status.split(" ", 1)[0]), payload, dict(response_headers))
+        cookies = tuple(value for name, value in response_headers if name.lower() == "set-cookie")
+        plain = {name: value for name, value in response_headers if name.lower() != "set-cookie"}
+        answer = Answer(int(status.split(" ", 1)[0]), payload, plain, cookies)
         self._answer(answer, close=answer.headers.get("Connection", "").lower() == "close")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _run

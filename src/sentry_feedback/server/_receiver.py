@@ -15,6 +15,7 @@ import logging
 import socket
 import ssl
 import threading
+import urllib.parse
 from collections.abc import Callable
 
 from ._app import Arrival, FeedbackApp
@@ -274,6 +275,11 @@ class LocalReceiver:
     def project_id(self) -> str:
         """The accepted project id."""
         return self._project_id
+
+    @property
+    def inbox_url(self) -> str:
+        """The inbox page, with the API token handed over so that opening the link signs the browser in."""
+        return f"{self.url}/?token={urllib.parse.quote(self.api_token, safe='')}"
 
     @property
     def api_url(self) -> str:

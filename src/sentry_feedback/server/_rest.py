@@ -8,7 +8,9 @@ Routes (a trailing slash is optional):
 - ``GET .../user-feedback/<id>/attachments/`` and ``.../attachments/<attachment_id>/``;
 - ``GET /api/0/projects/<org>/<project>/events/<event_id>/``: a stored event (the error a
   feedback names in ``error_ids``);
-- ``GET /api/0/organizations/<org>/eventids/<event_id>/``: which project holds an event.
+- ``GET /api/0/organizations/<org>/eventids/<event_id>/``: which project holds an event;
+- ``GET /api/0/organizations/``, ``.../organizations/<org>/projects/``, ``.../environments/`` and
+  ``/api/0/projects/<org>/<project>/keys/`` (the DSN), for the inbox.
 
 Every answer is JSON (but downloads); errors are ``{"detail": "..."}``.
 """
@@ -65,19 +67,32 @@ _ROUTES: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
     ),
     (re.compile(rf"/api/0/projects/{_SEGMENT}/{_SEGMENT}/events/{_SEGMENT}/?"), "event", ("GET", "HEAD")),
     (re.compile(rf"/api/0/organizations/{_SEGMENT}/eventids/{_SEGMENT}/?"), "eventids", ("GET", "HEAD")),
+    (re.compile(rf"/api/0/organizations/{_SEGMENT}/projects/?"), "projects", ("GET", "HEAD")),
+    (re.compile(rf"/api/0/organizations/{_SEGMENT}/environments/?"), "environments", ("GET", "HEAD")),
+    (re.compile(rf"/api/0/projects/{_SEGMENT}/{_SEGMENT}/keys/?"), "keys", ("GET", "HEAD")),
 ]
+_ORGANIZATIONS = re.compile(r"/api/0/organizations/?")
 _STATUSES = ("resolved", "unresolved")
+#: Attachment types served ``inline`` (shown by the inbox); anything else is a download.
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 _MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}")
 _NOT_FOUND = "The requested resource does not exist"
 
 
 def handle(app: FeedbackApp, request: Request) -> Answer:
     """Route a ``/api/0/`` request; every failure is an :class:`Answer` with a ``detail``."""
+    if _ORGANIZATIONS.fullmatch(request.path):
+        authenticate(app.config, request.headers, request.method, origin=request.base_url)
+        request.body()
+        if request.method not in ("GET", "HEAD"):
+            return Answer.error(405, f'Method "{request.method}" not allowed.', {"Allow": "GET, HEAD"})
+        org = app.config.org
+        return Answer.json(200, [{"id": "1", "slug": org, "name": org}], {"Cache-Control": "no-store"})
     for pattern, name, methods in _ROUTES:
         match = pattern.fullmatch(request.path)
         if match is None:
             continue
-        authenticate(app.config, request.headers, request.method)
+        authenticate(app.config, request.headers, request.method, origin=request.base_url)
         if request.method not in methods:
             request.body()
             return Answer.error(405, f'Method "{request.method}" not allowed.', {"Allow": ", ".join(methods)})
@@ -228,9 +243,12 @@ def _download(app: FeedbackApp, request: Request, project_slug: str, feedback_id
     if attachment is None or attachment.event_id != stored.event_id:
         return Answer.error(404, _NOT_FOUND)
     content_type = attachment.content_type if _MIME.fullmatch(attachment.content_type) else "application/octet-stream"
+    disposition = content_disposition(attachment.filename)
+    if content_type.lower() in INLINE_TYPES:  # an image the inbox shows; never SVG (it can hold scripts)
+        disposition = "inline" + disposition[len("attachment") :]
     headers = {
         "Content-Type": content_type,
-        "Content-Disposition": content_disposition(attachment.filename),
+        "Content-Disposition": disposition,
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
     }
@@ -279,7 +297,38 @@ def _event_ids(app: FeedbackApp, request: Request, event_id: str) -> Answer:
     return Answer.json(200, found)
 
 
+def _projects(app: FeedbackApp, request: Request) -> Answer:
+    request.body()
+    return Answer.json(200, [{"id": p.id, "slug": p.slug, "name": p.slug} for p in app.config.projects])
+
+
+def _environments(app: FeedbackApp, request: Request) -> Answer:
+    request.body()
+    names = app.store.environments()
+    return Answer.json(200, [{"id": str(index), "name": name} for index, name in enumerate(names, 1)])
+
+
+def _keys(app: FeedbackApp, request: Request, project_slug: str) -> Answer:
+    """The project's DSN key, with the DSN an SDK should use to reach this server as the client did."""
+    request.body()
+    project = _project(app, project_slug)
+    scheme, _, host = request.base_url.partition("://")
+    dsn = f"{scheme}://{project.public_key}@{host}/{project.id}"
+    key = {
+        "id": project.public_key,
+        "name": "Default",
+        "public": project.public_key,
+        "isActive": True,
+        "projectId": int(project.id),
+        "dsn": {"public": dsn},
+    }
+    return Answer.json(200, [key])
+
+
 _HANDLERS: dict[str, Callable[..., Answer]] = {
+    "projects": _projects,
+    "environments": _environments,
+    "keys": _keys,
     "eventids": _event_ids,
     "index": _index,
     "item": _item,

@@ -392,6 +392,12 @@ class FeedbackStore:
         rows = self._select("attachments", "id = ?", [attachment_id])
         return from_row(StoredAttachment, rows[0]) if rows else None
 
+    def environments(self) -> list[str]:
+        """The environments feedback was sent from, sorted (feedback without one is left out)."""
+        sql = "SELECT DISTINCT environment FROM feedback WHERE environment IS NOT NULL ORDER BY environment"
+        with self._lock:
+            return [str(name) for (name,) in self._conn.execute(sql)]
+
     def attachment_counts(self, event_ids: Sequence[str]) -> dict[str, int]:
         """How many attachments each of ``event_ids`` has (ids without any are left out)."""
         keys = [normalize_id(event_id) for event_id in event_ids]
