@@ -12,6 +12,7 @@ and as decoded); past that the answer is 413 or 503 with ``Retry-After``.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
@@ -82,10 +83,28 @@ class Request:
         return f"{self.path}?{self.query_string}" if self.query_string else self.path
 
     @property
-    def base_url(self) -> str:
-        """``scheme://host[:port]`` the client used, from ``Host`` (checked) or the server's address."""
+    def scheme(self) -> str:
+        """``http`` or ``https``, as the client sees it.
+
+        A reverse proxy on the same host (a loopback peer) may say so in ``X-Forwarded-Proto``.
+        """
         scheme = str(self.environ.get("wsgi.url_scheme", "http"))
+        forwarded = self.headers.get("X-Forwarded-Proto", "").strip().lower()
+        if forwarded in ("http", "https") and self._from_local_proxy():
+            return forwarded
+        return scheme
+
+    @property
+    def base_url(self) -> str:
+        """``scheme://host[:port]`` the client used, from ``Host`` (checked) or the server's address.
+
+        A reverse proxy on the same host may give the client's host in ``X-Forwarded-Host``.
+        """
+        scheme = self.scheme
         host = self.headers.get("Host", "")
+        forwarded = self.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+        if forwarded and _HOST.fullmatch(forwarded) and self._from_local_proxy():
+            host = forwarded
         if not _HOST.fullmatch(host):
             name, port = str(self.environ.get("SERVER_NAME", "localhost")), str(self.environ.get("SERVER_PORT", ""))
             if ":" in name:
@@ -93,6 +112,12 @@ class Request:
             default = {"http": "80", "https": "443"}.get(scheme)
             host = name if port in ("", default) else f"{name}:{port}"
         return f"{scheme}://{host}"
+
+    def _from_local_proxy(self) -> bool:
+        try:
+            return ipaddress.ip_address(str(self.environ.get("REMOTE_ADDR", ""))).is_loopback
+        except ValueError:
+            return False
 
     def reserve(self, amount: int) -> None:
         """Take ``amount`` body bytes from the server's budget; a 503 when it holds too much already."""

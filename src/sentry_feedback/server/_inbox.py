@@ -129,7 +129,7 @@ def _sign_out(app: FeedbackApp, request: Request) -> Answer:
     request.body()
     if not _same_origin(request):
         return Answer.error(403, "sign-out from another site")
-    secure = "; Secure" if request.environ.get("wsgi.url_scheme") == "https" else ""
+    secure = "; Secure" if request.scheme == "https" else ""
     gone = tuple(
         f"{name}=; Max-Age=0; Path=/; SameSite=Strict{secure}{'; HttpOnly' if name == SESSION_COOKIE else ''}"
         for name in (SESSION_COOKIE, CSRF_COOKIE)
@@ -160,7 +160,7 @@ def _redirect(location: str, cookies: tuple[str, ...] = ()) -> Answer:
 
 
 def _session_cookies(request: Request, token: str) -> tuple[str, ...]:
-    secure = "; Secure" if request.environ.get("wsgi.url_scheme") == "https" else ""
+    secure = "; Secure" if request.scheme == "https" else ""
     value = urllib.parse.quote(token, safe="")
     csrf = secrets.token_urlsafe(32)
     return (
