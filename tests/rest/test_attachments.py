@@ -30,7 +30,9 @@ from .conftest import (
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 LOG = b"2024-05-01 12:00:00 ERROR payment declined\n" * 50
-_DISPOSITION = re.compile(r"(?:attachment|inline); filename=\"([^\"]*)\"; filename\*=UTF-8''([A-Za-z0-9!#$&+.^_`|~%-]*)")
+_DISPOSITION = re.compile(
+    r"(?:attachment|inline); filename=\"([^\"]*)\"; filename\*=UTF-8''([A-Za-z0-9!#$&+.^_`|~%-]*)"
+)
 
 
 def download(api: Api, project: str, feedback_id: str, attachment_id: str) -> Reply:

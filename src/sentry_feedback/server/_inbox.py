@@ -38,7 +38,8 @@ CONTENT_SECURITY_POLICY = (
 _PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer, a browser sends "Origin: null" on the page's own form posts.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
@@ -172,4 +173,6 @@ def _session_cookies(request: Request, token: str) -> tuple[str, ...]:
 def _same_origin(request: Request) -> bool:
     """A form post from this server's own page (browsers send ``Origin`` on POST; tools may not)."""
     origin = request.headers.get("Origin")
+    if origin == "null":  # an opaque origin: trust the browser's own word that the post is same-origin
+        return request.headers.get("Sec-Fetch-Site") == "same-origin"
     return origin is None or origin == request.base_url

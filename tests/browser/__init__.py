@@ -1,0 +1,1 @@
+"""Browser tests of the feedback inbox (Selenium, headless Debian Chromium)."""
