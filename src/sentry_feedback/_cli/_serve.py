@@ -141,25 +141,29 @@ def cmd_serve(
     receiver = build_receiver(args)
     _start(receiver, args)
     stop = stop if stop is not None else threading.Event()
-    previous: Any = None
     in_main_thread = threading.current_thread() is threading.main_thread()
 
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+    signalled: list[int] = []
 
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        signalled.append(signum)
+
+    # Ctrl-C and SIGTERM only note the signal. Neither a KeyboardInterrupt raised wherever the main thread
+    # happens to be, nor stop.set() (which takes the lock the interrupted stop.wait() may hold), is safe in
+    # a signal handler: either can leave the process unable to stop.
+    previous: dict[int, Any] = {}
     if in_main_thread:
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, on_signal)
     try:
         _banner(receiver)
         if on_ready is not None:
             on_ready(receiver)
-        while not stop.wait(0.5):
+        while not signalled and not stop.wait(0.2):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
         receiver.stop()
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
     print("stopped", file=sys.stderr, flush=True)
     return 0
