@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
+import inspect
 import io
 import os
 import stat
+from typing import Protocol, cast
 
 from ._client_reports import DiscardReason
 from .exceptions import AttachmentReadError
 
 __all__ = ["Attachment"]
+
+
+class BinaryReadable(Protocol):
+    """Anything with ``read(size) -> bytes``: an open binary file, ``io.BytesIO``, an upload's stream."""
+
+    def read(self, size: int = ..., /) -> bytes:
+        """At most ``size`` bytes; ``b""`` at the end."""
+        ...
+
 
 _DEFAULT_CONTENT_TYPE = "application/octet-stream"
 # Types mimetypes does not know everywhere but feedback attachments often are.
@@ -48,21 +60,25 @@ _CHUNK = 1024 * 1024
 
 
 class Attachment:
-    """A file sent with a feedback or event, from memory or from a path.
+    """A file sent with a feedback or event: from memory, from a binary file object or from a path.
 
     A path is read when the envelope is written on the background thread, never at
-    capture time, so attaching a large log costs the caller nothing. The content type
-    is guessed from the filename when not given.
+    capture time, so attaching a large log costs the caller nothing. A file object (an
+    upload's stream, ``io.BytesIO``, an open ``"rb"`` file) is read at once, on the
+    calling thread, while it is still valid. The content type is guessed from the
+    filename when not given.
 
     >>> Attachment(b"log lines", filename="app.log").content_type
     'text/plain'
+    >>> Attachment(io.BytesIO(b"{}"), filename="state.json").read()
+    b'{}'
     """
 
-    __slots__ = ("_bytes", "attachment_type", "content_type", "filename", "path")
+    __slots__ = ("_bytes", "_error", "_size", "attachment_type", "content_type", "filename", "path")
 
     def __init__(
         self,
-        bytes: bytes | bytearray | memoryview | str | None = None,
+        bytes: bytes | bytearray | memoryview | str | BinaryReadable | None = None,
         *,
         path: str | os.PathLike[str] | None = None,
         filename: str | None = None,
@@ -70,19 +86,7 @@ class Attachment:
         attachment_type: str = "event.attachment",
     ) -> None:
         if (bytes is None) == (path is None):
-            raise TypeError("Attachment needs exactly one of bytes or path=")
-        if isinstance(bytes, str):
-            bytes = bytes.encode("utf-8")
-        elif bytes is not None and not isinstance(bytes, (builtins.bytes, bytearray, memoryview)):
-            raise TypeError(f"Attachment takes bytes, bytearray, memoryview or str, not {type(bytes).__name__}")
-        self._bytes = None if bytes is None else builtins.bytes(bytes)
-        self.path = None if path is None else os.fspath(path)
-        if not isinstance(self.path, (str, type(None))):
-            raise TypeError(f"Attachment path= must be a str or os.PathLike[str], not {type(self.path).__name__}")
-        if filename is None:
-            if self.path is None:
-                raise TypeError("Attachment from bytes needs filename=")
-            filename = os.path.basename(self.path)
+            raise TypeError("Attachment needs exactly one of bytes (or a binary file object) or path=")
         for name, value in (
             ("filename", filename),
             ("content_type", content_type),
@@ -90,12 +94,84 @@ class Attachment:
         ):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"Attachment {name}= must be a str, not {type(value).__name__}")
+        #: Why a file object's content was not kept (too large, unreadable); read() raises it.
+        self._error: AttachmentReadError | None = None
+        #: What that content counts for in client reports: its size when known, else 1.
+        self._size: int | None = None
+        self._bytes: builtins.bytes | None = None
+        self.path: str | None = None
+        if path is not None:
+            fspath = os.fspath(path)
+            if not isinstance(fspath, str):
+                raise TypeError(f"Attachment path= must be a str or os.PathLike[str], not {type(fspath).__name__}")
+            self.path = fspath
+            if filename is None:
+                filename = os.path.basename(fspath)
+        elif isinstance(bytes, (builtins.bytes, bytearray, memoryview, str)):
+            if filename is None:
+                raise TypeError("Attachment from bytes needs filename=")
+            self._bytes = bytes.encode("utf-8") if isinstance(bytes, str) else builtins.bytes(bytes)
+        else:
+            stream = _binary_stream(bytes, "Attachment")
+            if filename is None:
+                filename = _sanitized_name(_name_of(bytes))
+                if filename is None:
+                    raise TypeError(
+                        f"Attachment from a {type(bytes).__name__} without a name needs filename= "
+                        "(for a web framework's upload use Attachment.from_upload(upload))"
+                    )
+            self._take(stream, rewind=False)
         self.filename = filename
         self.content_type = content_type or guess_content_type(filename)
         self.attachment_type = attachment_type
 
+    @classmethod
+    def from_upload(
+        cls,
+        upload: object,
+        *,
+        filename: str | None = None,
+        content_type: str | None = None,
+        attachment_type: str = "event.attachment",
+    ) -> Attachment:
+        """An attachment from a file uploaded to a web framework, keeping its file name and content type.
+
+        Takes Werkzeug's (Flask's) ``FileStorage``, Django's ``UploadedFile`` and Starlette's
+        (FastAPI's) ``UploadFile``, and any binary file object. The whole upload is read now,
+        on the calling thread, from its start (its position is put back afterwards), while
+        the request still holds it. The file name is the one the browser sent, reduced to
+        its base name (``C:\\Users\\jane\\shot.png`` gives ``shot.png``; ``"upload"``
+        when there is none), and the content type the one it declared, else a guess from
+        the file name. ``filename`` and ``content_type`` override both.
+
+        Like ``Attachment(file)``, an upload larger than ``max_attachment_size`` is not
+        read whole: the feedback is sent without it and it is counted as ``invalid``.
+        """
+        stream = _upload_stream(upload)
+        if filename is None:
+            filename = _sanitized_name(_name_of(upload)) or "upload"
+        if content_type is None:
+            content_type = _declared_content_type(upload)
+        attachment = cls(b"", filename=filename, content_type=content_type, attachment_type=attachment_type)
+        attachment._take(stream, rewind=True)
+        return attachment
+
+    def _take(self, stream: BinaryReadable, *, rewind: bool) -> None:
+        """Keep what ``stream`` holds, within the active client's ``max_attachment_size``; else remember why not."""
+        from ._context import get_client  # late: the client's modules import this one
+
+        try:
+            self._bytes = _read_stream(stream, get_client().options.max_attachment_size, rewind=rewind)
+        except AttachmentReadError as exc:
+            self._bytes = None
+            self._error = exc
+            self._size = exc.quantity
+
     def read(self, limit: int | None = None) -> bytes:
         """The attachment's bytes, reading the file now if it came from a path.
+
+        For a file object (read when the attachment was made) that was too large or could not
+        be read, this raises the error met then.
 
         Only regular files are read: the file is opened without blocking and checked on
         the opened descriptor, so a FIFO, a device or a directory is refused at once.
@@ -107,6 +183,9 @@ class Attachment:
             if limit is not None and len(self._bytes) > limit:
                 raise _too_large(len(self._bytes), limit)
             return self._bytes
+        if self._error is not None:
+            error = self._error
+            raise AttachmentReadError(str(error), reason=error.reason, quantity=error.quantity) from error.__cause__
         assert self.path is not None
         try:
             fd = os.open(self.path, _OPEN_FLAGS)
@@ -151,7 +230,8 @@ class Attachment:
     def _known_size(self) -> int | None:
         if self._bytes is not None:
             return len(self._bytes)
-        assert self.path is not None
+        if self.path is None:
+            return self._size
         try:
             info = os.stat(self.path)
         except (OSError, ValueError):
@@ -159,13 +239,188 @@ class Attachment:
         return info.st_size if stat.S_ISREG(info.st_mode) else None
 
     def __repr__(self) -> str:
-        source = f"path={self.path!r}" if self.path is not None else f"{len(self._bytes or b'')} bytes"
+        if self.path is not None:
+            source = f"path={self.path!r}"
+        elif self._error is not None:
+            source = f"not kept: {self._error}"
+        else:
+            source = f"{len(self._bytes or b'')} bytes"
         return f"Attachment({source}, filename={self.filename!r}, content_type={self.content_type!r})"
 
 
-def _too_large(size: int, limit: int) -> AttachmentReadError:
+def _too_large(size: int, limit: int, *, exact: bool = True) -> AttachmentReadError:
+    comparison = f"{size} > {limit} bytes" if exact else f"more than {limit} bytes"
     return AttachmentReadError(
-        f"larger than max_attachment_size ({size} > {limit} bytes)", reason=DiscardReason.INVALID, quantity=size
+        f"larger than max_attachment_size ({comparison})", reason=DiscardReason.INVALID, quantity=size
+    )
+
+
+def _binary_stream(obj: object, what: str) -> BinaryReadable:
+    """``obj`` if it is a file object that reads bytes synchronously; ``TypeError`` saying why not."""
+    read = getattr(obj, "read", None)
+    kind = type(obj).__name__
+    if not callable(read):
+        hint = " (for a file on disk use path=)" if isinstance(obj, os.PathLike) else ""
+        raise TypeError(f"{what} takes bytes, bytearray, memoryview, str or a binary file object, not {kind}{hint}")
+    if isinstance(obj, io.TextIOBase):
+        raise TypeError(f"{what} needs a binary file object, not the text file {kind}: open it in 'rb' mode")
+    if inspect.iscoroutinefunction(read):
+        raise TypeError(f"{what} cannot await {kind}.read(): use Attachment.from_upload(upload), or pass upload.file")
+    return cast(BinaryReadable, obj)
+
+
+def _upload_stream(upload: object) -> BinaryReadable:
+    """Where an upload's bytes are: Werkzeug's ``.stream``, Starlette's (and Django's) ``.file``, or itself."""
+    for attribute in ("stream", "file"):
+        try:
+            inner = getattr(upload, attribute, None)
+        except Exception:
+            continue
+        read = getattr(inner, "read", None)
+        if callable(read) and not inspect.iscoroutinefunction(read):
+            return _binary_stream(inner, "Attachment.from_upload")
+    return _binary_stream(upload, "Attachment.from_upload")
+
+
+def _name_of(obj: object) -> object:
+    """The file name an upload or file object carries: ``filename`` (Werkzeug, Starlette), else ``name``.
+
+    Werkzeug's ``name`` is the form field's, so ``name`` is only used when there is no
+    ``filename`` attribute at all (Django's uploads, open files).
+    """
+    try:
+        if hasattr(obj, "filename"):
+            return getattr(obj, "filename", None)
+        return getattr(obj, "name", None)
+    except Exception:
+        return None
+
+
+#: Longest file name kept from an upload or a file object (most file systems allow 255).
+_MAX_NAME = 255
+
+
+def _sanitized_name(value: object) -> str | None:
+    """``value`` as a file name without directories or control characters; ``None`` when nothing is left.
+
+    Browsers may send a whole Windows path, and a client may send anything: only the part
+    after the last ``/`` or ``\\`` is kept, whitespace becomes a space and other
+    unprintable characters (controls, bidi overrides) are removed.
+    """
+    if isinstance(value, builtins.bytes):
+        value = os.fsdecode(value)
+    if not isinstance(value, str):
+        return None
+    base = value.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(" " if ch.isspace() else ch for ch in base if ch.isprintable() or ch.isspace()).strip()
+    if name in ("", ".", ".."):
+        return None
+    if len(name) > _MAX_NAME:
+        stem, ext = os.path.splitext(name)
+        ext = ext if len(ext) <= 16 else ""
+        name = stem[: _MAX_NAME - len(ext)] + ext
+    return name
+
+
+def _declared_content_type(upload: object) -> str | None:
+    """The content type an upload declares (``content_type``, else Werkzeug's ``mimetype``), if it is sane."""
+    for attribute in ("content_type", "mimetype"):
+        try:
+            value = getattr(upload, attribute, None)
+        except Exception:
+            continue
+        if isinstance(value, str):
+            value = value.strip()
+            if "/" in value and len(value) <= 255 and all(" " <= ch <= "~" for ch in value):
+                return value
+    return None
+
+
+def _read_stream(stream: BinaryReadable, limit: int, *, rewind: bool) -> builtins.bytes:
+    """What ``stream`` holds from its position (its start with ``rewind``) to its end; never more than ``limit``.
+
+    A seekable stream is measured first and not read at all when it is too large; any
+    stream is read ``limit + 1`` bytes at most. The position is put back afterwards when
+    the stream can seek. ``AttachmentReadError`` when too large or unreadable (``read()``
+    or ``seek()`` raised); ``TypeError`` when ``read()`` does not return bytes.
+    """
+    start = _position(stream)
+    if start is None:
+        return _read_to_end(stream, None, limit)
+    seekable = cast(_Seekable, stream)
+    try:
+        try:
+            seekable.seek(0, os.SEEK_END)
+            end = seekable.tell()
+            origin = 0 if rewind else start
+            seekable.seek(origin)
+        except Exception as exc:
+            raise _unreadable(stream, exc, 1) from exc
+        expected = max(end - origin, 0)
+        if expected > limit:
+            raise _too_large(expected, limit)
+        return _read_to_end(stream, expected, limit)
+    finally:
+        with contextlib.suppress(Exception):
+            seekable.seek(start)
+
+
+def _read_to_end(stream: BinaryReadable, expected: int | None, limit: int) -> builtins.bytes:
+    chunks: list[builtins.bytes] = []
+    total = 0
+    want = _CHUNK if expected is None else expected + 1
+    while True:
+        want = min(want, limit + 1 - total)
+        try:
+            chunk: object = stream.read(want)
+        except Exception as exc:
+            raise _unreadable(stream, exc, max(expected or 0, total, 1)) from exc
+        if isinstance(chunk, str):
+            raise TypeError(
+                f"Attachment needs a binary file object: {type(stream).__name__}.read() returned str "
+                "(open the file in 'rb' mode)"
+            )
+        if chunk is None:  # a non-blocking stream with nothing to read now
+            raise AttachmentReadError(
+                f"{type(stream).__name__}.read() returned None: no data ready",
+                reason=DiscardReason.INTERNAL_SDK_ERROR,
+                quantity=max(expected or 0, total, 1),
+            )
+        if not isinstance(chunk, (builtins.bytes, bytearray, memoryview)):
+            raise TypeError(f"{type(stream).__name__}.read() returned {type(chunk).__name__}, not bytes")
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(builtins.bytes(chunk))
+        total += len(chunks[-1])
+        if total > limit:
+            raise _too_large(max(total, expected or 0), limit, exact=False)
+        want = _CHUNK
+
+
+class _Seekable(Protocol):
+    def seek(self, offset: int, whence: int = ..., /) -> object: ...
+
+    def tell(self) -> int: ...
+
+
+def _position(stream: object) -> int | None:
+    """The stream's position, or ``None`` when it cannot seek (then it is read as it comes)."""
+    try:
+        seekable = getattr(stream, "seekable", None)
+        if callable(seekable) and not seekable():
+            return None
+        seek, tell = getattr(stream, "seek", None), getattr(stream, "tell", None)
+        if not callable(seek) or not callable(tell):
+            return None
+        position = tell()
+    except Exception:
+        return None
+    return position if isinstance(position, int) and not isinstance(position, bool) and position >= 0 else None
+
+
+def _unreadable(stream: object, exc: BaseException, quantity: int) -> AttachmentReadError:
+    return AttachmentReadError(
+        f"cannot read the {type(stream).__name__}: {exc}", reason=DiscardReason.INTERNAL_SDK_ERROR, quantity=quantity
     )
 
 

@@ -565,8 +565,10 @@ def _attachment_entries(value: object, label: str) -> list[tuple[str, object]]:
     """
     if value is None or (type(value) is list and not value):
         return []
-    if isinstance(value, (Attachment, str, bytes, bytearray, memoryview, os.PathLike, Mapping)) or not isinstance(
-        value, Iterable
+    if (
+        isinstance(value, (Attachment, str, bytes, bytearray, memoryview, os.PathLike, Mapping))
+        or not isinstance(value, Iterable)
+        or callable(getattr(value, "read", None))  # a file or an upload: one entry, never its lines
     ):
         return [(label, value)]
     try:
@@ -593,6 +595,8 @@ def _not_an_attachment(label: str, value: object) -> str:
         advice = "wrap it: Attachment(data, filename=...)"
     elif isinstance(value, (str, os.PathLike)):
         advice = "wrap it: Attachment(path=...)"
+    elif callable(getattr(value, "read", None)):
+        advice = "wrap it: Attachment.from_upload(upload)"
     else:
         advice = "use sentry_feedback.Attachment"
     return f"{label} is {kind}, not an Attachment ({advice})"

@@ -579,14 +579,15 @@ class Dispatcher:
                 )
             )
             return _Sent.FINAL
+        detail = response.detail
         if status == 413:
             size = sum(len(item.payload) for item in envelope.items)
             logger.error("envelope %s (about %d bytes) is too large for the server (413); dropped", event_id, size)
         else:
-            detail = response.body[:200].decode("utf-8", "replace")
             logger.warning("server answered %d to envelope %s: %s", status, event_id, detail)
         self._failed(envelope, report, DiscardReason.SEND_ERROR)
-        ticket.resolve(ServerError(f"the server answered HTTP {status}", status=status, event_id=event_id))
+        message = f"the server answered HTTP {status}" + (f": {detail}" if detail else "")
+        ticket.resolve(ServerError(message, status=status, detail=detail, event_id=event_id))
         return _Sent.FINAL
 
     def _failed(self, envelope: Envelope, report: dict[str, Any] | None, reason: str) -> None:

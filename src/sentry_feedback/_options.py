@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from ._transport import Transport
     from .integrations import Integration
 
+#: Values of ``SENTRY_DEBUG`` that turn ``debug`` on.
+_TRUTHY = frozenset({"1", "true", "yes", "on"})
 #: Options that take a sequence; ``build`` turns lists into tuples so Options stays hashable and frozen.
 _SEQUENCE_OPTIONS = ("in_app_include", "in_app_exclude", "ignore_errors", "integrations")
 
@@ -120,7 +122,8 @@ class Options:
         """Validate ``options`` and fill in environment variables and defaults.
 
         ``dsn`` falls back to ``SENTRY_DSN``; ``release`` and ``environment`` fall back to
-        ``SENTRY_RELEASE`` and ``SENTRY_ENVIRONMENT``. An empty DSN disables the SDK.
+        ``SENTRY_RELEASE`` and ``SENTRY_ENVIRONMENT``, and ``debug`` to ``SENTRY_DEBUG``
+        (``1``, ``true``, ``yes`` or ``on``, in any case). An empty DSN disables the SDK.
         """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
@@ -135,6 +138,8 @@ class Options:
             options["release"] = os.environ["SENTRY_RELEASE"]
         if options.get("environment") is None:
             options["environment"] = os.environ.get("SENTRY_ENVIRONMENT") or "production"
+        if options.get("debug") is None:
+            options["debug"] = os.environ.get("SENTRY_DEBUG", "").strip().lower() in _TRUTHY
         for name in _SEQUENCE_OPTIONS:
             value = options.get(name)
             if value is not None and not isinstance(value, (str, bytes)) and hasattr(value, "__iter__"):

@@ -10,10 +10,13 @@ from __future__ import annotations
 import base64
 import gzip
 import ipaddress
+import json
 import logging
 import os
 import socket
 import threading
+import time
+import unicodedata
 import urllib.parse
 import weakref
 import zlib
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._dsn import USER_AGENT, Dsn
+from ._ratelimit import RateLimiter
 from ._watchdog import ExchangeWatchdog, watched_pool_classes
 from .exceptions import TransportError
 
@@ -43,8 +47,54 @@ class TransportResponse:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
 
+    @property
+    def detail(self) -> str:
+        """What the body says about the answer, for messages; ``""`` for an empty body.
+
+        The ``detail`` of a JSON body (``{"detail": ...}``, Sentry's and Relay's errors,
+        with Relay's ``causes``), else the start of the body; at most about 200 characters,
+        control characters escaped, so that it is safe in a log line.
+        """
+        body = self.body
+        text: str | None = None
+        if body.lstrip()[:1] == b"{" and len(body) <= _MAX_JSON_DETAIL:
+            try:
+                value = json.loads(body)
+            except ValueError:
+                value = None
+            if isinstance(value, dict) and value.get("detail") is not None:
+                detail = value["detail"]
+                text = detail if isinstance(detail, str) else json.dumps(detail)
+                causes = value.get("causes")
+                if isinstance(causes, list) and causes and all(isinstance(c, str) for c in causes):
+                    text += f" ({'; '.join(causes)})"
+        if text is None:
+            text = body[: 4 * DETAIL_LENGTH].decode("utf-8", "replace")
+        return _excerpt(text.strip())
+
 
 OK = TransportResponse(200)
+#: Characters of a server's answer kept in messages.
+DETAIL_LENGTH = 200
+_MAX_JSON_DETAIL = 64 * 1024
+
+
+def _excerpt(text: str) -> str:
+    """The first :data:`DETAIL_LENGTH` characters of ``text``, with controls (and bidi overrides) escaped."""
+    shown = text[:DETAIL_LENGTH]
+    escaped = "".join(_escape(ch) if unicodedata.category(ch) in _UNSAFE else ch for ch in shown)
+    return escaped + ("..." if len(text) > DETAIL_LENGTH else "")
+
+
+_UNSAFE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 class Transport(ABC):
@@ -181,12 +231,25 @@ class HttpTransport(Transport):
         return self._proxy
 
     def send(self, envelope: Envelope) -> TransportResponse | None:
-        """Serialize, compress and POST ``envelope``; return the server's answer."""
+        """Serialize, compress and POST ``envelope``; return the server's answer.
+
+        With ``debug`` (the ``sentry_feedback`` logger at ``DEBUG``) each envelope and the
+        answer are logged: item types, event id, size, URL, status and time; never the
+        headers or the payload.
+        """
         body = envelope.serialize()
+        size = f"{len(body)} bytes"
         headers = self._headers
         if self._compression_level > 0:
             body = gzip.compress(body, compresslevel=self._compression_level, mtime=0)
             headers = {**headers, "Content-Encoding": "gzip"}
+            size += f", {len(body)} gzipped"
+        debug = logger.isEnabledFor(logging.DEBUG)
+        if debug:
+            event_id = f"event_id={envelope.event_id}, " if envelope.event_id else ""
+            types = ", ".join(item.type for item in envelope.items)
+            logger.debug("Sending envelope [%s] (%s%s) to %s", types, event_id, size, self._url)
+        started = time.monotonic()
         exchange = self._watchdog.arm(self._http_timeout)
         try:
             response = self._pool.request("POST", self._url, body=body, headers=headers, retries=False, redirect=False)
@@ -195,10 +258,16 @@ class HttpTransport(Transport):
             via = f" through the proxy {self._proxy}" if self._proxy is not None else ""
             why = f"no complete answer within http_timeout ({self._http_timeout:g} s)" if exchange.fired else str(exc)
             message = self._redact(f"could not send to {self._dsn.netloc}{via}: {why}")
+            if debug:
+                logger.debug("Envelope failed after %.0f ms: %s", (time.monotonic() - started) * 1000, message)
             raise TransportError(message) from exc
         finally:
             self._watchdog.disarm(exchange)
-        return TransportResponse(response.status, dict(response.headers.items()), data)
+        answer = TransportResponse(response.status, dict(response.headers.items()), data)
+        if debug:
+            elapsed = (time.monotonic() - started) * 1000
+            logger.debug("Envelope answered %d in %.0f ms%s", answer.status, elapsed, _answer_note(answer))
+        return answer
 
     def close(self) -> None:
         """Close the pooled connections and stop the deadline thread."""
@@ -209,6 +278,20 @@ class HttpTransport(Transport):
         for secret in self._secrets:
             message = message.replace(secret, "***")
         return message
+
+
+def _answer_note(answer: TransportResponse) -> str:
+    """For the debug log: the rate limits an answer sets, and what an error answer says."""
+    limits = RateLimiter()
+    limits.update(answer.status, answer.headers)
+    note = ""
+    left = limits.snapshot()
+    if left:
+        named = "" if "" in left else f" ({', '.join(sorted(left))})"  # "": all categories
+        note = f", rate limited for {max(left.values()):.0f} s{named}"
+    if not 200 <= answer.status < 300 and answer.status != 429 and answer.detail:
+        note += f": {answer.detail}"
+    return note
 
 
 def make_transport(options: Options) -> Transport | None:

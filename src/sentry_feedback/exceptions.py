@@ -7,8 +7,8 @@ subclasses. The tree::
 
     SentryFeedbackError                 base of everything below
     ├── EnvelopeParseError (ValueError) bytes that are not a valid envelope
-    ├── AttachmentReadError (OSError)   a file attachment that cannot be read within the
-    │                                   limits: .reason, .quantity (for client reports)
+    ├── AttachmentReadError (OSError)   an attachment's file (or file object) that cannot be
+    │                                   read within the limits: .reason, .quantity
     ├── TransportError                  a transport could not reach the server
     └── FeedbackError                   send_feedback could not deliver; has .event_id
         ├── InvalidFeedbackError (ValueError)   message blank/too long, bad ids
@@ -18,7 +18,7 @@ subclasses. The tree::
         ├── RateLimitedError            the server asked us to back off; .retry_after
         ├── FeedbackTimeoutError (TimeoutError) no answer within the timeout
         └── DeliveryError               the server or the network failed
-            ├── ServerError             an HTTP error answer; .status
+            ├── ServerError             an HTTP error answer; .status, .detail
             └── NetworkError            refused, reset, timed out, DNS
 """
 
@@ -53,7 +53,8 @@ class AttachmentReadError(SentryFeedbackError, OSError):
     """:meth:`Attachment.read` could not read the file within the limits.
 
     Missing or unreadable (``reason`` ``internal_sdk_error``), not a regular file (a FIFO,
-    a device, a directory: ``invalid``), or larger than the limit (``invalid``).
+    a device, a directory: ``invalid``), or larger than the limit (``invalid``). For an
+    attachment made from a file object, the error met when it was read at creation.
     ``quantity`` is the bytes a client report counts for it (1 when the size is unknown).
     The background thread sends the feedback without such an attachment.
     """
@@ -122,11 +123,17 @@ class DeliveryError(FeedbackError):
 
 
 class ServerError(DeliveryError):
-    """The server answered with an HTTP error; ``status`` is the status code."""
+    """The server answered with an HTTP error; ``status`` is the status code.
 
-    def __init__(self, message: str, *, status: int, event_id: str | None = None) -> None:
+    ``detail`` is what the server said: the ``detail`` of its JSON answer, else the start
+    of the body (about 200 characters, control characters escaped); ``""`` when it said
+    nothing. The message ends with it: ``the server answered HTTP 401: invalid sentry_key 'x'``.
+    """
+
+    def __init__(self, message: str, *, status: int, detail: str = "", event_id: str | None = None) -> None:
         super().__init__(message, event_id=event_id)
         self.status = status
+        self.detail = detail
 
 
 class NetworkError(DeliveryError):
