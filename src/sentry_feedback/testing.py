@@ -113,6 +113,9 @@ def _meta_errors(meta: Any, path: str) -> dict[str, Any]:
 
 def reset() -> None:
     """Close the active client and clear the global and root scopes (for test isolation)."""
+    from . import _web
+
+    _web.restore_outer_scopes()  # a request's scopes kept for the error handler after an exception escaped
     client = _context.get_client()
     client.close(timeout=0)
     _context.set_client(None)
