@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import pytest
 import urllib3
 from selenium import webdriver  # in the test extra
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
@@ -110,8 +111,12 @@ def console_problems(driver: WebDriver) -> list[str]:
 
 
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], T], message: str = "", timeout: float = WAIT) -> T:
-    """Wait until ``condition`` gives something truthy (and return it)."""
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, message)
+    """Wait until ``condition`` gives something truthy (and return it).
+
+    An element found before a navigation goes stale when the new page comes: that only means "not yet".
+    """
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, timeout, poll_frequency=0.05, ignored_exceptions=ignored).until(condition, message)
 
 
 # -- the server and its API ----------------------------------------------------------------------------------------

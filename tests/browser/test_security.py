@@ -131,9 +131,11 @@ def test_the_sign_in_form(page: WebDriver, receiver: LocalReceiver) -> None:
     page.find_element(By.ID, "token").send_keys("not-the-token")
     page.find_element(By.CSS_SELECTOR, "#sign-in-form button[type=submit]").click()
 
-    failed = page.find_element(By.ID, "sign-in-failed")
-    wait_for(page, lambda d: "sign-in=failed" in d.current_url and failed.is_displayed())
-    assert "The token was not accepted" in failed.text
+    # Found again on each try: an element of the page before the post goes stale once the new one loads.
+    wait_for(
+        page, lambda d: "sign-in=failed" in d.current_url and d.find_element(By.ID, "sign-in-failed").is_displayed()
+    )
+    assert "The token was not accepted" in page.find_element(By.ID, "sign-in-failed").text
 
     page.get(receiver.url + "/?query=pay")
     page.find_element(By.ID, "token").send_keys(receiver.api_token)

@@ -1,0 +1,180 @@
+"""Flask: the WSGI middleware for every Flask application, route names and unhandled errors (``flask``).
+
+>>> import sentry_feedback
+>>> from sentry_feedback.integrations.flask import FlaskIntegration
+>>> sentry_feedback.init(dsn=..., integrations=[FlaskIntegration()])
+
+See the "Flask" page of the documentation. This module imports Flask only when the
+integration is set up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from .._context import get_client
+from .._request_data import DEFAULT_MAX_BODY_SIZE
+from .._web import active_request, capture_unhandled
+from . import Integration
+from .logging import ignore_logger
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from .._client import Client
+    from .._types import Event, Hint
+
+__all__ = ["FlaskIntegration"]
+
+logger = logging.getLogger("sentry_feedback")
+
+TransactionStyle = Literal["url", "endpoint"]
+
+#: Set on an exception reported from ``got_request_exception``: Flask logs it right after.
+_FLASK_MARK = "__sentry_feedback_flask__"
+#: Set on ``Flask.__call__`` once it is wrapped.
+_PATCHED = "__sentry_feedback_patched__"
+
+
+class FlaskIntegration(Integration):
+    """Every Flask application runs in the WSGI middleware, with Flask's route and errors.
+
+    * ``Flask.__call__`` is wrapped once per process: each request of every application
+      gets what :class:`~sentry_feedback.wsgi.SentryWsgiMiddleware` gives (its own
+      isolation scope, the trace, the request data). An application wrapped by hand as
+      well is not handled twice.
+    * At the start of a request (``request_started``) the transaction is named after the
+      matched URL rule (``transaction_style="url"``, the default, source ``route``, e.g.
+      ``/users/<int:user_id>``) or the endpoint (``"endpoint"``, source ``component``,
+      e.g. ``users.show``). A request that matched no rule keeps its path (source ``url``).
+    * An exception Flask handles as a 500 (``got_request_exception``) is captured once,
+      with mechanism ``{"type": "flask", "handled": false}``; neither the WSGI layer nor
+      the record Flask logs for it report it again. ``last_event_id()`` gives its id in an
+      ``@app.errorhandler(500)``.
+    * With ``send_default_pii``, ``user.ip_address`` is Flask's ``request.remote_addr``
+      when the WSGI layer found no client address.
+    * Werkzeug's request log lines (the ``werkzeug`` logger) are not turned into
+      breadcrumbs or events.
+
+    ``use_x_forwarded_for`` and ``max_request_body_size`` are the middleware's options.
+    """
+
+    identifier: ClassVar[str] = "flask"
+
+    def __init__(
+        self,
+        *,
+        transaction_style: TransactionStyle = "url",
+        use_x_forwarded_for: bool = False,
+        max_request_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    ) -> None:
+        if transaction_style not in ("url", "endpoint"):
+            raise ValueError(f"transaction_style must be 'url' or 'endpoint', not {transaction_style!r}")
+        if not isinstance(use_x_forwarded_for, bool):
+            raise TypeError("use_x_forwarded_for must be True or False")
+        if isinstance(max_request_body_size, bool) or not isinstance(max_request_body_size, int):
+            raise TypeError("max_request_body_size must be an integer")
+        if max_request_body_size < 0:
+            raise ValueError(f"max_request_body_size must be >= 0, not {max_request_body_size}")
+        self.transaction_style: TransactionStyle = transaction_style
+        self.use_x_forwarded_for = use_x_forwarded_for
+        self.max_request_body_size = max_request_body_size
+
+    def setup_once(self) -> None:
+        """Wrap ``Flask.__call__``, connect to Flask's signals, ignore the ``werkzeug`` logger."""
+        import flask
+
+        ignore_logger("werkzeug")
+        flask.request_started.connect(_request_started, weak=False)
+        flask.got_request_exception.connect(_got_request_exception, weak=False)
+        original = flask.Flask.__call__
+        if getattr(original, _PATCHED, False):
+            return
+
+        def __call__(self: flask.Flask, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            integration = get_client().get_integration(FlaskIntegration)
+            if integration is None or active_request() is not None:
+                return original(self, environ, start_response)
+            from ..wsgi import SentryWsgiMiddleware
+
+            def application(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+                return original(self, environ, start_response)
+
+            middleware = SentryWsgiMiddleware(
+                application,
+                use_x_forwarded_for=integration.use_x_forwarded_for,
+                max_request_body_size=integration.max_request_body_size,
+            )
+            return middleware(environ, start_response)
+
+        setattr(__call__, _PATCHED, True)
+        __call__.__wrapped__ = original  # type: ignore[attr-defined]
+        flask.Flask.__call__ = __call__  # type: ignore[method-assign]
+
+    def setup(self, client: Client) -> None:
+        """Register the client's event processor (Flask's logged record, the client's IP)."""
+
+        def process(event: Event, hint: Hint) -> Event | None:
+            record = hint.get("log_record")
+            exc_info = getattr(record, "exc_info", None)
+            if isinstance(exc_info, tuple) and len(exc_info) == 3 and getattr(exc_info[1], _FLASK_MARK, False):
+                return None  # Flask's "Exception on /path [GET]" record: reported from the signal already
+            if client.options.send_default_pii:
+                try:
+                    _add_ip_address(event)
+                except Exception:
+                    logger.debug("could not add the client's IP address", exc_info=True)
+            return event
+
+        client.add_event_processor(process)
+
+
+def _request_started(sender: object, **extra: object) -> None:
+    """Name the request's transaction after Flask's URL rule or endpoint."""
+    try:
+        integration = get_client().get_integration(FlaskIntegration)
+        request = active_request()
+        if integration is None or request is None:
+            return
+        from flask import request as flask_request
+
+        if integration.transaction_style == "endpoint":
+            endpoint = flask_request.endpoint
+            if endpoint:
+                request.set_transaction_name(endpoint, "component")
+        else:
+            rule = flask_request.url_rule
+            if rule is not None and rule.rule:
+                request.set_transaction_name(rule.rule, "route")
+    except Exception:
+        logger.exception("could not name the transaction of a Flask request")
+
+
+def _got_request_exception(sender: object, exception: BaseException | None = None, **extra: object) -> None:
+    """Capture the exception Flask is about to answer with a 500."""
+    if exception is None or get_client().get_integration(FlaskIntegration) is None:
+        return
+    if getattr(exception, _FLASK_MARK, False):
+        return
+    capture_unhandled(exception, "flask")
+    with contextlib.suppress(AttributeError, TypeError):  # exceptions with __slots__ cannot be marked
+        setattr(exception, _FLASK_MARK, True)
+
+
+def _add_ip_address(event: Event) -> None:
+    request = active_request()
+    if request is not None and request.data is not None and request.data.client_ip:
+        return  # the WSGI layer puts it on the event
+    from flask import has_request_context
+    from flask import request as flask_request
+
+    if not has_request_context():
+        return
+    address = flask_request.remote_addr
+    user = event.get("user")
+    user = dict(user) if isinstance(user, dict) else {}
+    if address and not user.get("ip_address"):
+        user["ip_address"] = address
+        event["user"] = user
