@@ -64,12 +64,7 @@ class WebMiddleware(Generic[App]):
     ) -> None:
         if not callable(app):
             raise TypeError(f"app must be a WSGI or ASGI application, not {type(app).__name__}")
-        if not isinstance(use_x_forwarded_for, bool):
-            raise TypeError("use_x_forwarded_for must be True or False")
-        if isinstance(max_request_body_size, bool) or not isinstance(max_request_body_size, int):
-            raise TypeError("max_request_body_size must be an integer")
-        if max_request_body_size < 0:
-            raise ValueError(f"max_request_body_size must be >= 0, not {max_request_body_size}")
+        check_options(use_x_forwarded_for, max_request_body_size)
         #: The wrapped application.
         self.app = app
         #: Whether the client's IP comes from ``X-Forwarded-For``.
@@ -318,3 +313,13 @@ def set_transaction_name(name: str, *, source: TransactionSource = "custom") -> 
         logger.warning("set_transaction_name: source must be one of %s, not %r; ignored", sorted(_SOURCES), source)
     else:
         request.set_transaction_name(name, source)
+
+
+def check_options(use_x_forwarded_for: object, max_request_body_size: object) -> None:
+    """``TypeError``/``ValueError`` for options of the middleware (and the framework integrations) it cannot take."""
+    if not isinstance(use_x_forwarded_for, bool):
+        raise TypeError("use_x_forwarded_for must be True or False")
+    if isinstance(max_request_body_size, bool) or not isinstance(max_request_body_size, int):
+        raise TypeError("max_request_body_size must be an integer")
+    if max_request_body_size < 0:
+        raise ValueError(f"max_request_body_size must be >= 0, not {max_request_body_size}")

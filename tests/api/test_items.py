@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -24,34 +25,9 @@ from sentry_feedback.api import (
 )
 from sentry_feedback.api._files import _safe_file_name
 
-SEED_ITEM: dict[str, Any] = {
-    "browser": {"name": "Chome", "version": "103.0.38"},
-    "contact_email": "colton.allen@sentry.io",
-    "device": {"brand": "Apple", "family": "iPhone", "model": "11", "name": "iPhone 11"},
-    "dist": "abc123",
-    "environment": "production",
-    "error_ids": ["4f0e18332d11431c9b97d924edecb76e"],
-    "id": "1ffe0775ac0f4417aed9de36d9f6f8dc",
-    "locale": {"lang": "en", "timezone": "UTC+1"},
-    "message": "I really like this user-feedback feature!",
-    "os": {"name": "iOS", "version": "16.2"},
-    "platform": "javascript",
-    "release": "version@1.3",
-    "replay_id": "ec3b4dc8b79f417596f7a1aa4fcca5d2",
-    "sdk": {"name": "sentry.javascript.react", "version": "6.18.1"},
-    "status": "unresolved",
-    "tags": {"hello": "is", "it": ["me", "you're", "looking", "for"]},
-    "timestamp": "2023-08-31T14:10:34.954048",
-    "trace_ids": ["fbb42a39a61e4aa6969b4fecbfbbc114"],
-    "url": "https://docs.sentry.io/platforms/javascript/",
-    "user": {
-        "display_name": "John Doe",
-        "email": "john.doe@example.com",
-        "id": "30246326",
-        "ip": "213.164.1.114",
-        "username": "John Doe",
-    },
-}
+#: The seed's examples, as the seed gives them (shared with the REST API tests).
+SEEDS = Path(__file__).resolve().parents[1] / "rest"
+SEED_ITEM: dict[str, Any] = json.loads((SEEDS / "seed_browse_response.json").read_text("utf-8"))["data"][0]
 
 
 # -- UserFeedback -----------------------------------------------------------------------------

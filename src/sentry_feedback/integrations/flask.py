@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._context import get_client
 from .._request_data import DEFAULT_MAX_BODY_SIZE
-from .._web import active_request, capture_unhandled
+from .._web import active_request, capture_unhandled, check_options
 from . import Integration
 from .logging import ignore_logger
 
@@ -72,12 +72,7 @@ class FlaskIntegration(Integration):
     ) -> None:
         if transaction_style not in ("url", "endpoint"):
             raise ValueError(f"transaction_style must be 'url' or 'endpoint', not {transaction_style!r}")
-        if not isinstance(use_x_forwarded_for, bool):
-            raise TypeError("use_x_forwarded_for must be True or False")
-        if isinstance(max_request_body_size, bool) or not isinstance(max_request_body_size, int):
-            raise TypeError("max_request_body_size must be an integer")
-        if max_request_body_size < 0:
-            raise ValueError(f"max_request_body_size must be >= 0, not {max_request_body_size}")
+        check_options(use_x_forwarded_for, max_request_body_size)
         self.transaction_style: TransactionStyle = transaction_style
         self.use_x_forwarded_for = use_x_forwarded_for
         self.max_request_body_size = max_request_body_size
