@@ -20,12 +20,9 @@ from sentry_feedback.testing import normalize_with_relay
 
 NOW = 1_700_000_000.25
 
-# The seed's browse example item, as the seed gives it.
 #: The seed's examples, as the seed gives them (shared with the REST API tests).
 SEEDS = Path(__file__).resolve().parents[1] / "rest"
 SEED_ITEM: dict[str, Any] = json.loads((SEEDS / "seed_browse_response.json").read_text("utf-8"))["data"][0]
-
-# The seed's create example request body, as the seed gives it.
 SEED_CREATE_BODY: dict[str, Any] = json.loads((SEEDS / "seed_create_request.json").read_text("utf-8"))
 
 SEED_REQUEST = {"url": "https://docs.sentry.io/platforms/javascript/", "headers": {"User-Agent": "Mozilla/5.0"}}
