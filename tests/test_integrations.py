@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import subprocess
 import sys
@@ -10,15 +11,20 @@ import threading
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import sentry_feedback as sf
 from sentry_feedback.integrations import Integration
 from sentry_feedback.integrations.excepthook import ThreadingIntegration
-from sentry_feedback.integrations.logging import LoggingIntegration, ignore_logger
+from sentry_feedback.integrations.logging import LoggingIntegration, ignore_logger, strip_ansi
 from sentry_feedback.server import LocalReceiver
 from sentry_feedback.testing import MockTransport
 
-DEFAULTS = ["dedupe", "excepthook", "logging", "modules", "os", "runtime", "threading"]
+BASE = ["dedupe", "excepthook", "logging", "modules", "os", "runtime", "threading"]
+#: The framework integrations enabled because the framework is installed (all are, in the test extra).
+FRAMEWORKS = [name for name in ["flask"] if importlib.util.find_spec(name) is not None]
+DEFAULTS = sorted(BASE + FRAMEWORKS)
 
 
 class CountingIntegration(Integration):
@@ -46,6 +52,53 @@ def test_default_integrations_listed_in_sdk_info() -> None:
     assert event["sdk"]["integrations"] == DEFAULTS
     assert event["contexts"]["runtime"]["name"] and event["contexts"]["os"]["name"]
     assert "modules" not in event  # feedback stays small
+
+
+def test_framework_integrations_are_enabled_when_the_framework_is_installed() -> None:
+    from sentry_feedback.integrations.flask import FlaskIntegration
+
+    assert "flask" in FRAMEWORKS  # the test extra installs it
+    client = sf.init(transport=MockTransport())
+    assert isinstance(client.get_integration(FlaskIntegration), FlaskIntegration)
+    assert sorted(sf.init(transport=MockTransport(), auto_enabling_integrations=False).integrations) == BASE
+    # A framework integration passed in ``integrations`` replaces the automatic one.
+    mine = FlaskIntegration(transaction_style="endpoint")
+    assert sf.init(transport=MockTransport(), integrations=[mine]).get_integration(FlaskIntegration) is mine
+
+
+def test_auto_enabling_skips_frameworks_that_are_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sentry_feedback import integrations
+
+    monkeypatch.setattr(
+        integrations,
+        "AUTO_ENABLING",
+        (("no_such_framework_here", "flask", "FlaskIntegration"), ("flask", "no_such_module", "Nope")),
+    )
+    assert sorted(sf.init(transport=MockTransport()).integrations) == BASE
+
+
+@pytest.mark.parametrize("disabled", [LoggingIntegration, LoggingIntegration(), ThreadingIntegration])
+def test_disabled_integrations_are_left_out(disabled: Any) -> None:
+    client = sf.init(transport=MockTransport(), disabled_integrations=[disabled])
+    assert disabled.identifier not in client.integrations
+    assert len(client.integrations) == len(DEFAULTS) - 1
+    # Even when passed in ``integrations`` too.
+    client = sf.init(transport=MockTransport(), integrations=[LoggingIntegration()], disabled_integrations=[disabled])
+    assert disabled.identifier not in client.integrations
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"disabled_integrations": [object()]}, "disabled_integrations"),
+        ({"disabled_integrations": "logging"}, "disabled_integrations"),
+        ({"disabled_integrations": [int]}, "disabled_integrations"),
+        ({"auto_enabling_integrations": "yes"}, "auto_enabling_integrations"),
+    ],
+)
+def test_bad_integration_options_are_refused(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        sf.init(transport=MockTransport(), **options)
 
 
 def test_modules_on_error_events() -> None:
@@ -120,6 +173,27 @@ def test_log_records_become_breadcrumbs_and_events() -> None:
     assert [c["message"] for c in crumbs] == ["cart has 3 items", "slow payment provider"]
     assert crumbs[0]["data"] == {"cart_id": "c-1"} and crumbs[0]["category"] == "shop.checkout"
     assert [c["message"] for c in sf.get_isolation_scope().breadcrumbs][-1] == "payment failed for order-7"
+
+
+def test_ansi_colour_codes_are_stripped_from_breadcrumbs_and_events() -> None:
+    transport = MockTransport()
+    sf.init(transport=transport)
+    log = logging.getLogger("devserver")
+    log.warning("\x1b[33m\x1b[1m%s\x1b[0m \x1b[31m500\x1b[0m", "GET /pay")
+    log.error("\x1b]0;title\x07failed: %s", "\x1b[1mboom\x1b[0m")
+    assert sf.flush(5)
+    (event,) = transport.events
+    assert [c["message"] for c in event["breadcrumbs"]["values"]] == ["GET /pay 500"]
+    assert event["logentry"]["formatted"] == "failed: boom"
+    assert event["logentry"]["message"] == "failed: %s"
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="\x1b")), st.lists(st.integers(0, 107), max_size=4))
+def test_strip_ansi_keeps_text_and_removes_colour_codes(text: str, codes: list[int]) -> None:
+    assert strip_ansi(text) == text
+    colour = "\x1b[" + ";".join(map(str, codes)) + "m"
+    assert strip_ansi(colour + text + "\x1b[0m") == text
+    assert "\x1b[" not in strip_ansi(colour + text + colour)
 
 
 def test_logger_exception_becomes_an_exception_event() -> None:

@@ -29,7 +29,7 @@ def sdk_events() -> Iterator[list[dict[str, Any]]]:
     with sentry_sdk.isolation_scope():
         yield events
     sentry_sdk.get_client().close()
-    sentry_sdk.init()  # back to a disabled client
+    sentry_sdk.init(default_integrations=False)  # back to a disabled client, without patching frameworks
 
 
 def test_feedback_takes_user_tags_contexts_trace_and_last_event(sdk_events: list[dict[str, Any]]) -> None:
@@ -83,7 +83,7 @@ def test_errors_and_messages_are_left_alone(sdk_events: list[dict[str, Any]]) ->
 
 
 def test_without_sentry_sdk_initialized_nothing_changes() -> None:
-    sentry_sdk.init()  # a disabled sentry-sdk client
+    sentry_sdk.init(default_integrations=False)  # a disabled sentry-sdk client
     transport = MockTransport()
     sf.init(transport=transport, integrations=[SentrySdkIntegration()])
     sf.capture_feedback("x")

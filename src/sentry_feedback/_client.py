@@ -41,7 +41,13 @@ from .exceptions import (
     InvalidFeedbackError,
     SDKDisabledError,
 )
-from .integrations import Integration, default_integrations, setup_integrations
+from .integrations import (
+    Integration,
+    auto_enabling_integrations,
+    default_integrations,
+    setup_integrations,
+    without_disabled,
+)
 
 __all__ = ["Client"]
 
@@ -103,7 +109,10 @@ class Client:
         if self._dispatcher is not None:
             self._dispatcher.start_drain()
             wanted = default_integrations() if options.default_integrations else []
-            self.integrations = setup_integrations(self, [*wanted, *options.integrations])
+            if options.default_integrations and options.auto_enabling_integrations:
+                wanted += auto_enabling_integrations()
+            wanted = without_disabled([*wanted, *options.integrations], options.disabled_integrations)
+            self.integrations = setup_integrations(self, wanted)
         self._sdk = {
             "name": SDK_NAME,
             "version": __version__,

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 #: Values of ``SENTRY_DEBUG`` that turn ``debug`` on.
 _TRUTHY = frozenset({"1", "true", "yes", "on"})
 #: Options that take a sequence; ``build`` turns lists into tuples so Options stays hashable and frozen.
-_SEQUENCE_OPTIONS = ("in_app_include", "in_app_exclude", "ignore_errors", "integrations")
+_SEQUENCE_OPTIONS = ("in_app_include", "in_app_exclude", "ignore_errors", "integrations", "disabled_integrations")
 
 __all__ = ["Options", "RetryPolicy"]
 
@@ -106,6 +106,8 @@ class Options:
     before_breadcrumb: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None] | None = None
     integrations: tuple[Integration, ...] = ()
     default_integrations: bool = True
+    auto_enabling_integrations: bool = True
+    disabled_integrations: tuple[type[Integration] | Integration, ...] = ()
     event_scrubber: EventScrubber | bool = True
     cache_dir: str | None = None
     max_cache_items: int = 100
@@ -171,6 +173,7 @@ class Options:
             "include_source_context",
             "attach_stacktrace",
             "default_integrations",
+            "auto_enabling_integrations",
             "keep_alive",
         ):
             _check_type(name, getattr(self, name), (bool,))
@@ -210,6 +213,11 @@ class Options:
             raise ValueError("option 'ignore_errors' must be a list of exception classes or class names")
         if not isinstance(self.integrations, tuple) or not all(isinstance(v, Integration) for v in self.integrations):
             raise ValueError("option 'integrations' must be a list of Integration instances")
+        if not isinstance(self.disabled_integrations, tuple) or not all(
+            isinstance(v, Integration) or (isinstance(v, type) and issubclass(v, Integration))
+            for v in self.disabled_integrations
+        ):
+            raise ValueError("option 'disabled_integrations' must be a list of Integration classes or instances")
         if not isinstance(self.event_scrubber, (bool, EventScrubber)):
             raise ValueError("option 'event_scrubber' must be True, False or an EventScrubber")
 

@@ -8,19 +8,24 @@ instance with ``get_client().get_integration(...)`` and do nothing when it is ab
 so a client without the integration is never affected.
 
 The default integrations (``default_integrations=True``): ``runtime``, ``os``,
-``modules``, ``dedupe``, ``logging``, ``excepthook`` and ``threading``.
+``modules``, ``dedupe``, ``logging``, ``excepthook`` and ``threading``. With
+``auto_enabling_integrations=True`` (the default) the integration of each web framework that
+can be imported is enabled too (``flask``); ``disabled_integrations`` removes any of them.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import threading
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from .._client import Client
 
-__all__ = ["Integration", "default_integrations"]
+__all__ = ["Integration", "auto_enabling_integrations", "default_integrations"]
 
 logger = logging.getLogger("sentry_feedback")
 
@@ -60,6 +65,37 @@ def default_integrations() -> list[Integration]:
         ExcepthookIntegration(),
         ThreadingIntegration(),
     ]
+
+
+#: The framework integrations ``auto_enabling_integrations=True`` enables: the framework's
+#: top-level module, then the integration's module (in this package) and class.
+AUTO_ENABLING: tuple[tuple[str, str, str], ...] = (("flask", "flask", "FlaskIntegration"),)
+
+
+def auto_enabling_integrations() -> list[Integration]:
+    """New instances of the framework integrations whose framework can be imported.
+
+    The framework is looked up (``importlib.util.find_spec``), not imported; an
+    integration module that fails to import is logged and left out.
+    """
+    found: list[Integration] = []
+    for framework, module_name, class_name in AUTO_ENABLING:
+        try:
+            if importlib.util.find_spec(framework) is None:
+                continue
+            module = importlib.import_module(f"{__name__}.{module_name}")
+            found.append(getattr(module, class_name)())
+        except Exception:
+            logger.debug("the %s integration is not available", framework, exc_info=True)
+    return found
+
+
+def without_disabled(
+    integrations: list[Integration], disabled: Iterable[type[Integration] | Integration]
+) -> list[Integration]:
+    """``integrations`` without those whose identifier is one of ``disabled``'s."""
+    identifiers = {entry.identifier for entry in disabled}
+    return [integration for integration in integrations if integration.identifier not in identifiers]
 
 
 def setup_integrations(client: Client, integrations: list[Integration]) -> dict[str, Integration]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -13,7 +14,7 @@ from . import Integration
 if TYPE_CHECKING:
     from .._types import Event
 
-__all__ = ["SKIP_ATTRIBUTE", "LoggingIntegration", "ignore_logger"]
+__all__ = ["SKIP_ATTRIBUTE", "LoggingIntegration", "ignore_logger", "strip_ansi"]
 
 #: ``logger.error("...", extra={SKIP_ATTRIBUTE: True})`` keeps one record out of Sentry.
 SKIP_ATTRIBUTE = "sentry_feedback_skip"
@@ -22,6 +23,8 @@ _LEVELS = {logging.CRITICAL: "fatal", logging.ERROR: "error", logging.WARNING: "
 # Attributes every LogRecord has; anything else came from ``extra=``.
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 _ignored_loggers: set[str] = {"sentry_feedback"}
+#: Terminal escape sequences (colours, cursor moves, titles) that servers put in their log lines.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 _reentry = threading.local()
 
 
@@ -32,6 +35,11 @@ def ignore_logger(name: str) -> None:
 
 def _ignored(name: str) -> bool:
     return any(name == ignored or name.startswith(ignored + ".") for ignored in _ignored_loggers)
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal escape sequences (ANSI colour codes and the like)."""
+    return _ANSI.sub("", text) if "\x1b" in text else text
 
 
 def _level_name(levelno: int) -> str:
@@ -86,7 +94,7 @@ class LoggingIntegration(Integration):
                 "type": "log",
                 "category": record.name,
                 "level": _level_name(record.levelno),
-                "message": record.getMessage(),
+                "message": strip_ansi(record.getMessage()),
                 "timestamp": record.created,
             }
             data = _extras(record)
@@ -110,7 +118,7 @@ class LoggingIntegration(Integration):
                 if threads["values"][0]["stacktrace"]["frames"]:
                     event["threads"] = threads
         message = record.msg if isinstance(record.msg, str) else repr(record.msg)
-        logentry: dict[str, Any] = {"message": message, "formatted": record.getMessage()}
+        logentry: dict[str, Any] = {"message": strip_ansi(message), "formatted": strip_ansi(record.getMessage())}
         if record.args:
             args = record.args if isinstance(record.args, tuple) else (record.args,)
             logentry["params"] = [a if isinstance(a, (str, int, float, bool)) else repr(a) for a in args]
