@@ -126,6 +126,53 @@ def test_ip_address_with_send_default_pii(sentry_init: Init, sentry_receiver: Lo
     assert feedback.user == {"id": "9", "ip_address": "203.0.113.7"}
 
 
+@pytest.mark.parametrize("send_default_pii", [True, False])
+def test_flask_login_user_with_send_default_pii(
+    sentry_init: Init, sentry_receiver: LocalReceiver, send_default_pii: bool
+) -> None:
+    flask_login = pytest.importorskip("flask_login")
+
+    class Member(flask_login.UserMixin):  # type: ignore[misc]
+        def __init__(self, user_id: str) -> None:
+            self.id = user_id
+            self.email = f"{user_id}@example.org"
+
+    sentry_init(send_default_pii=send_default_pii)
+    app = flask.Flask(__name__)
+    app.secret_key = "test"
+    manager = flask_login.LoginManager(app)
+    manager.user_loader(Member)
+
+    @app.get("/signed-in/<name>")
+    def signed_in(name: str) -> str:
+        flask_login.login_user(Member(name))
+        return sentry_feedback.capture_feedback("signed in") or "dropped"
+
+    @app.get("/anonymous")
+    def anonymous() -> str:
+        return sentry_feedback.capture_feedback("anonymous") or "dropped"
+
+    @app.get("/scope-user")
+    def scope_user() -> str:
+        flask_login.login_user(Member("dana"))
+        sentry_feedback.set_user({"id": "from-scope"})
+        return sentry_feedback.capture_feedback("scope user") or "dropped"
+
+    client = app.test_client(use_cookies=False)  # each request signed out at first
+    for path in ("/signed-in/carl", "/anonymous", "/scope-user"):
+        assert client.get(path, environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 200
+    _, feedback = stored(sentry_receiver)
+    users = {item.message: item.user for item in feedback}
+    if send_default_pii:
+        assert users == {
+            "signed in": {"id": "carl", "email": "carl@example.org", "ip_address": "203.0.113.9"},
+            "anonymous": {"ip_address": "203.0.113.9"},
+            "scope user": {"id": "from-scope", "email": "dana@example.org", "ip_address": "203.0.113.9"},
+        }
+    else:
+        assert users == {"signed in": None, "anonymous": None, "scope user": {"id": "from-scope"}}
+
+
 def test_scopes_of_concurrent_requests_do_not_mix(sentry_init: Init, sentry_receiver: LocalReceiver) -> None:
     sentry_init(integrations=[FlaskIntegration()])
     app = make_app()

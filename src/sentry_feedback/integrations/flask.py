@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._context import get_client
@@ -54,7 +55,9 @@ class FlaskIntegration(Integration):
       the record Flask logs for it report it again. ``last_event_id()`` gives its id in an
       ``@app.errorhandler(500)``.
     * With ``send_default_pii``, ``user.ip_address`` is Flask's ``request.remote_addr``
-      when the WSGI layer found no client address.
+      when the WSGI layer found no client address, and in an application that uses
+      Flask-Login the signed-in user's ``id`` (``get_id()``), ``email`` and ``username``
+      fill the keys the scope's user leaves empty.
     * Werkzeug's request log lines (the ``werkzeug`` logger) are not turned into
       breadcrumbs or events.
 
@@ -118,9 +121,9 @@ class FlaskIntegration(Integration):
                 return None  # Flask's "Exception on /path [GET]" record: reported from the signal already
             if client.options.send_default_pii:
                 try:
-                    _add_ip_address(event)
+                    _add_user(event)
                 except Exception:
-                    logger.debug("could not add the client's IP address", exc_info=True)
+                    logger.debug("could not add the request's user", exc_info=True)
             return event
 
         client.add_event_processor(process)
@@ -158,18 +161,34 @@ def _got_request_exception(sender: object, exception: BaseException | None = Non
         setattr(exception, _FLASK_MARK, True)
 
 
-def _add_ip_address(event: Event) -> None:
-    request = active_request()
-    if request is not None and request.data is not None and request.data.client_ip:
-        return  # the WSGI layer puts it on the event
+def _add_user(event: Event) -> None:
+    """The client's address and Flask-Login's signed-in user, under what the event's user already says."""
     from flask import has_request_context
     from flask import request as flask_request
 
     if not has_request_context():
         return
-    address = flask_request.remote_addr
+    found: dict[str, object] = {}
+    request = active_request()
+    if request is None or request.data is None or not request.data.client_ip:  # else the WSGI layer adds it
+        address = flask_request.remote_addr
+        if address:
+            found["ip_address"] = address
+    login = sys.modules.get("flask_login")  # only in applications that use it; never imported here
+    current_user = getattr(login, "current_user", None) if login is not None else None
+    if current_user is not None and getattr(current_user, "is_authenticated", False) is True:
+        user_id = current_user.get_id()
+        if user_id is not None:
+            found["id"] = str(user_id)
+        for key in ("email", "username"):
+            value = getattr(current_user, key, None)
+            if isinstance(value, str) and value:
+                found[key] = value
+    if not found:
+        return
     user = event.get("user")
     user = dict(user) if isinstance(user, dict) else {}
-    if address and not user.get("ip_address"):
-        user["ip_address"] = address
-        event["user"] = user
+    for key, value in found.items():
+        if not user.get(key):
+            user[key] = value
+    event["user"] = user
