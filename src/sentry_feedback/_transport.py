@@ -31,6 +31,8 @@ from ._watchdog import ExchangeWatchdog, watched_pool_classes
 from .exceptions import TransportError
 
 if TYPE_CHECKING:
+    import urllib3
+
     from ._envelope import Envelope
     from ._options import Options
 
@@ -170,49 +172,21 @@ class HttpTransport(Transport):
             "Content-Type": "application/x-sentry-envelope",
         }
         # Imported here so that importing the SDK stays cheap for applications.
-        import certifi
         import urllib3
-        from urllib3.connection import HTTPConnection
 
         self._network_errors = (urllib3.exceptions.HTTPError, OSError, zlib.error)
         self._http_timeout = options.http_timeout
         self._watchdog = ExchangeWatchdog()
-        timeout = urllib3.Timeout(connect=options.http_timeout, read=options.http_timeout)
-        pool_options: dict[str, Any] = {
-            "num_pools": 2,
-            "maxsize": 1,
-            "timeout": timeout,
-            "retries": False,
-            # Passed for http DSNs too: urllib3 drops them for plain http pools and uses them
-            # for an https proxy.
-            "ca_certs": _ca_bundle(options.ca_certs) or certifi.where(),
-            "cert_reqs": "CERT_REQUIRED",
-        }
-        if options.cert_file is not None:
-            pool_options["cert_file"] = options.cert_file
-            pool_options["key_file"] = options.key_file
-        if options.keep_alive:
-            pool_options["socket_options"] = [*HTTPConnection.default_socket_options, *_keep_alive_socket_options()]
-
-        #: Strings that must never appear in a log message or error: the proxy's credentials.
-        self._secrets: tuple[str, ...] = ()
-        #: The proxy URL without credentials (None: direct), for messages.
-        self._proxy: str | None = None
-        proxy = _resolve_proxy(self._dsn, options)
-        if proxy is not None:
-            self._proxy, user, password, source = proxy
-            pool_options["proxy_url"] = self._proxy
-            if user is not None:
-                auth = f"{user}:{password or ''}"
-                pool_options["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=auth)
-                self._secrets = _credential_forms(auth)
-            logger.debug("sending to %s through the proxy %s (%s)", self._dsn.netloc, self._proxy, source)
-
-        def new_pool() -> urllib3.PoolManager:
-            manager = (urllib3.ProxyManager if "proxy_url" in pool_options else urllib3.PoolManager)(**pool_options)
-            manager.pool_classes_by_scheme = watched_pool_classes()  # lets the watchdog find the socket
-            return manager
-
+        new_pool, self._proxy, self._secrets = pool_manager_factory(
+            self._dsn,
+            timeout=options.http_timeout,
+            ca_certs=options.ca_certs,
+            cert_file=options.cert_file,
+            key_file=options.key_file,
+            keep_alive=options.keep_alive,
+            http_proxy=options.http_proxy,
+            https_proxy=options.https_proxy,
+        )
         self._pool = new_pool()
 
         # A forked child must not write to the parent's keep-alive socket: it gets its own pool
@@ -292,6 +266,65 @@ def _answer_note(answer: TransportResponse) -> str:
     if not 200 <= answer.status < 300 and answer.status != 429 and answer.detail:
         note += f": {answer.detail}"
     return note
+
+
+def pool_manager_factory(
+    dsn: Dsn,
+    *,
+    timeout: float,
+    ca_certs: str | None,
+    cert_file: str | None,
+    key_file: str | None,
+    keep_alive: bool,
+    http_proxy: str | None,
+    https_proxy: str | None,
+    maxsize: int = 1,
+) -> tuple[Callable[[], urllib3.PoolManager], str | None, tuple[str, ...]]:
+    """How to make the urllib3 pool manager for ``dsn``, as :class:`HttpTransport` documents it.
+
+    Returns a factory (called again in a forked child), the proxy URL without credentials
+    (``None``: direct), and every spelling of the proxy credentials, never to be logged.
+    CA bundle, client certificate, proxy (options, then the environment) and TCP keep-alive
+    are chosen here for every sender: the transport and the browser tunnel. ``maxsize`` is
+    the connections kept per host. A bad proxy in an option raises ``ValueError``.
+    """
+    import certifi
+    import urllib3
+    from urllib3.connection import HTTPConnection
+
+    pool_options: dict[str, Any] = {
+        "num_pools": 2,
+        "maxsize": maxsize,
+        "timeout": urllib3.Timeout(connect=timeout, read=timeout),
+        "retries": False,
+        # Passed for http DSNs too: urllib3 drops them for plain http pools and uses them
+        # for an https proxy.
+        "ca_certs": _ca_bundle(ca_certs) or certifi.where(),
+        "cert_reqs": "CERT_REQUIRED",
+    }
+    if cert_file is not None:
+        pool_options["cert_file"] = cert_file
+        pool_options["key_file"] = key_file
+    if keep_alive:
+        pool_options["socket_options"] = [*HTTPConnection.default_socket_options, *_keep_alive_socket_options()]
+    secrets: tuple[str, ...] = ()
+    shown: str | None = None
+    proxy = _resolve_proxy(dsn, http_proxy=http_proxy, https_proxy=https_proxy)
+    if proxy is not None:
+        shown, user, password, source = proxy
+        pool_options["proxy_url"] = shown
+        if user is not None:
+            auth = f"{user}:{password or ''}"
+            pool_options["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=auth)
+            secrets = _credential_forms(auth)
+        logger.debug("sending to %s through the proxy %s (%s)", dsn.netloc, shown, source)
+
+    def new_pool() -> urllib3.PoolManager:
+        manager = (urllib3.ProxyManager if "proxy_url" in pool_options else urllib3.PoolManager)(**pool_options)
+        manager.pool_classes_by_scheme = watched_pool_classes()  # lets the watchdog find the socket
+        return manager
+
+    return new_pool, shown, secrets
 
 
 def make_transport(options: Options) -> Transport | None:
@@ -447,13 +480,15 @@ def _bypasses_proxy(host: str, port: int, no_proxy: str) -> bool:
     return False
 
 
-def _resolve_proxy(dsn: Dsn, options: Options) -> tuple[str, str | None, str | None, str] | None:
+def _resolve_proxy(
+    dsn: Dsn, *, http_proxy: str | None, https_proxy: str | None
+) -> tuple[str, str | None, str | None, str] | None:
     """``(proxy URL without credentials, user, password, where it came from)``, or ``None`` for no proxy.
 
     A bad proxy in an option raises ``ValueError``; a bad one in the environment is
     logged and ignored (sending directly), so that it cannot break ``init``.
     """
-    proxy, source = _choose_proxy(dsn, http_proxy=options.http_proxy, https_proxy=options.https_proxy)
+    proxy, source = _choose_proxy(dsn, http_proxy=http_proxy, https_proxy=https_proxy)
     if proxy is None:
         return None
     try:
