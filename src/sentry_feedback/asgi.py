@@ -88,8 +88,15 @@ class SentryAsgiMiddleware(WebMiddleware[ASGIApplication]):
 
 
 def _starlette_route(scope: MutableMapping[str, Any]) -> str | None:
-    """The path of the route Starlette (or FastAPI) matched: its router puts it in the scope."""
-    path = getattr(scope.get("route"), "path", None)
+    """The path of the route Starlette (or FastAPI) matched: its router puts it in the scope.
+
+    A ``Mount`` (or ``Host``) whose application matched nothing names no route: the
+    request keeps its path.
+    """
+    route = scope.get("route")
+    if getattr(route, "routes", None) is not None:
+        return None
+    path = getattr(route, "path", None)
     return path if isinstance(path, str) else None
 
 

@@ -133,3 +133,17 @@ def uvicorn(dsn: str) -> ServerProcess:
         "apps:asgi_application",
     ]
     return ServerProcess("uvicorn", arguments, UVICORN_LISTENING, {"WEB_TEST_DSN": dsn, "WEB_TEST_SERVER": "uvicorn"})
+
+
+def uvicorn_serving(app: str, app_dir: Path, env: dict[str, str]) -> ServerProcess:
+    """uvicorn serving ``app`` (``module:attribute``) found in ``app_dir``, with the lifespan protocol on."""
+    arguments = [
+        _executable("uvicorn"),
+        "--host=127.0.0.1",
+        "--port=0",
+        "--lifespan=on",
+        "--log-level=info",
+        f"--app-dir={app_dir}",
+        app,
+    ]
+    return ServerProcess("uvicorn", arguments, UVICORN_LISTENING, env)

@@ -402,7 +402,7 @@ def test_starlette_error_handler_reads_last_event_id(sentry_init: Init, sentry_r
         # Starlette runs this in its outermost middleware, around the SDK's.
         return PlainTextResponse(f"error {sentry_feedback.last_event_id()}", status_code=500)
 
-    sentry_init()
+    sentry_init(auto_enabling_integrations=False)  # the bare middleware, without the Starlette integration
     app = Starlette(
         routes=[Route("/pay", pay)],
         middleware=[Middleware(SentryAsgiMiddleware)],

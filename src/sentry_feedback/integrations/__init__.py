@@ -10,7 +10,7 @@ so a client without the integration is never affected.
 The default integrations (``default_integrations=True``): ``runtime``, ``os``,
 ``modules``, ``dedupe``, ``logging``, ``excepthook`` and ``threading``. With
 ``auto_enabling_integrations=True`` (the default) the integration of each web framework that
-can be imported is enabled too (``flask``); ``disabled_integrations`` removes any of them.
+can be imported is enabled too (``flask``, ``starlette``, ``fastapi``); ``disabled_integrations`` removes any of them.
 """
 
 from __future__ import annotations
@@ -69,7 +69,11 @@ def default_integrations() -> list[Integration]:
 
 #: The framework integrations ``auto_enabling_integrations=True`` enables: the framework's
 #: top-level module, then the integration's module (in this package) and class.
-AUTO_ENABLING: tuple[tuple[str, str, str], ...] = (("flask", "flask", "FlaskIntegration"),)
+AUTO_ENABLING: tuple[tuple[str, str, str], ...] = (
+    ("flask", "flask", "FlaskIntegration"),
+    ("starlette", "starlette", "StarletteIntegration"),
+    ("fastapi", "fastapi", "FastApiIntegration"),
+)
 
 
 def auto_enabling_integrations() -> list[Integration]:
