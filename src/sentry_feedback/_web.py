@@ -20,6 +20,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from http import HTTPStatus
 from typing import Generic, NamedTuple, TypeVar, get_args
 
 from . import _context
@@ -313,6 +314,16 @@ def set_transaction_name(name: str, *, source: TransactionSource = "custom") -> 
         logger.warning("set_transaction_name: source must be one of %s, not %r; ignored", sorted(_SOURCES), source)
     else:
         request.set_transaction_name(name, source)
+
+
+def status_line(status: int) -> str:
+    """``"429 Too Many Requests"``: ``status`` as WSGI's ``start_response`` takes it (``"Unknown"`` as phrase
+    for a code that has none)."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Unknown"
+    return f"{status} {phrase}"
 
 
 def check_options(use_x_forwarded_for: object, max_request_body_size: object) -> None:

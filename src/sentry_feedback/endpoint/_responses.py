@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import html
-import http
 import json
 from dataclasses import dataclass, field
+
+from .._web import status_line
 
 __all__ = ["EndpointResponse", "Refusal"]
 
@@ -27,11 +28,7 @@ class EndpointResponse:
     @property
     def status_line(self) -> str:
         """``"429 Too Many Requests"``: the status as WSGI's ``start_response`` takes it."""
-        try:
-            phrase = http.HTTPStatus(self.status).phrase
-        except ValueError:
-            phrase = "Unknown"
-        return f"{self.status} {phrase}"
+        return status_line(self.status)
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (case-insensitive), if set."""

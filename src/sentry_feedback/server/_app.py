@@ -19,9 +19,9 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._web import status_line
 from ._config import ServerConfig, new_token
 from ._http import Answer, Headers, MemoryBudget, Reject
 
@@ -227,8 +227,7 @@ class FeedbackApp:
         headers = [(name, value) for name, value in answer.headers.items() if name.lower() != "content-length"]
         headers.append(("Content-Length", str(len(answer.body) if request.method == "HEAD" else len(body))))
         headers += [("Set-Cookie", cookie) for cookie in answer.cookies]
-        reason = HTTPStatus(answer.status).phrase if answer.status in HTTPStatus._value2member_map_ else ""
-        start_response(f"{answer.status} {reason}".strip(), headers)
+        start_response(status_line(answer.status), headers)
         return [body]
 
     def handle(self, request: Request) -> Answer:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import http
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from .._web import status_line
 
 __all__ = ["TunnelResponse"]
 
@@ -23,11 +24,7 @@ class TunnelResponse:
     @property
     def status_line(self) -> str:
         """``"200 OK"``: the status as WSGI's ``start_response`` takes it."""
-        try:
-            phrase = http.HTTPStatus(self.status).phrase
-        except ValueError:
-            phrase = "Unknown"
-        return f"{self.status} {phrase}"
+        return status_line(self.status)
 
 
 class AnswerNow(Exception):
