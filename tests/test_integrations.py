@@ -23,7 +23,7 @@ from sentry_feedback.testing import MockTransport
 
 BASE = ["dedupe", "excepthook", "logging", "modules", "os", "runtime", "threading"]
 #: The framework integrations enabled because the framework is installed (all are, in the test extra).
-FRAMEWORKS = [name for name in ["fastapi", "flask", "starlette"] if importlib.util.find_spec(name) is not None]
+FRAMEWORKS = [name for name in ("django", "fastapi", "flask", "starlette") if importlib.util.find_spec(name)]
 DEFAULTS = sorted(BASE + FRAMEWORKS)
 
 

@@ -147,3 +147,19 @@ def uvicorn_serving(app: str, app_dir: Path, env: dict[str, str]) -> ServerProce
         app,
     ]
     return ServerProcess("uvicorn", arguments, UVICORN_LISTENING, env)
+
+
+def gunicorn_serving(app: str, chdir: Path, env: dict[str, str]) -> ServerProcess:
+    """gunicorn with one threaded worker (two threads) serving ``app`` (``module:attribute``) found in ``chdir``."""
+    arguments = [
+        _executable("gunicorn"),
+        "--bind=127.0.0.1:0",
+        "--workers=1",
+        "--threads=2",
+        "--worker-class=gthread",
+        "--no-control-socket",
+        "--log-level=info",
+        f"--chdir={chdir}",
+        app,
+    ]
+    return ServerProcess("gunicorn", arguments, GUNICORN_LISTENING, env)

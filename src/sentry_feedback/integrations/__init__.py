@@ -10,7 +10,8 @@ so a client without the integration is never affected.
 The default integrations (``default_integrations=True``): ``runtime``, ``os``,
 ``modules``, ``dedupe``, ``logging``, ``excepthook`` and ``threading``. With
 ``auto_enabling_integrations=True`` (the default) the integration of each web framework that
-can be imported is enabled too (``flask``, ``starlette``, ``fastapi``); ``disabled_integrations`` removes any of them.
+can be imported is enabled too (``flask``, ``starlette``, ``fastapi``, ``django``);
+``disabled_integrations`` removes any of them.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ AUTO_ENABLING: tuple[tuple[str, str, str], ...] = (
     ("flask", "flask", "FlaskIntegration"),
     ("starlette", "starlette", "StarletteIntegration"),
     ("fastapi", "fastapi", "FastApiIntegration"),
+    ("django", "django", "DjangoIntegration"),
 )
 
 
