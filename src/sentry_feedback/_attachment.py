@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import inspect
 import io
 import os
 import stat
@@ -264,20 +263,24 @@ def _binary_stream(obj: object, what: str) -> BinaryReadable:
         raise TypeError(f"{what} takes bytes, bytearray, memoryview, str or a binary file object, not {kind}{hint}")
     if isinstance(obj, io.TextIOBase):
         raise TypeError(f"{what} needs a binary file object, not the text file {kind}: open it in 'rb' mode")
-    if inspect.iscoroutinefunction(read):
+    from inspect import iscoroutinefunction  # only for file objects: keeps ``import sentry_feedback`` light
+
+    if iscoroutinefunction(read):
         raise TypeError(f"{what} cannot await {kind}.read(): use Attachment.from_upload(upload), or pass upload.file")
     return cast(BinaryReadable, obj)
 
 
 def _upload_stream(upload: object) -> BinaryReadable:
     """Where an upload's bytes are: Werkzeug's ``.stream``, Starlette's (and Django's) ``.file``, or itself."""
+    from inspect import iscoroutinefunction
+
     for attribute in ("stream", "file"):
         try:
             inner = getattr(upload, attribute, None)
         except Exception:
             continue
         read = getattr(inner, "read", None)
-        if callable(read) and not inspect.iscoroutinefunction(read):
+        if callable(read) and not iscoroutinefunction(read):
             return _binary_stream(inner, "Attachment.from_upload")
     return _binary_stream(upload, "Attachment.from_upload")
 

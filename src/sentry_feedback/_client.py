@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import random
 import sys
 import threading
 import time
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-from . import _context
+from . import _context, _random
 from ._attachment import Attachment
 from ._client_reports import ClientReportRecorder, DiscardReason
 from ._dispatch import DeliveryTicket, Dispatcher
@@ -385,7 +384,7 @@ class Client:
             logger.debug("ignored %s (ignore_errors)", type(exc_info[1]).__name__)
             self._record_drop(DiscardReason.EVENT_PROCESSOR, category, hint_attachments)
             raise _Dropped(FeedbackDroppedError("ignored error", reason=DiscardReason.EVENT_PROCESSOR))
-        if not is_feedback and options.sample_rate < 1.0 and random.random() >= options.sample_rate:
+        if not is_feedback and options.sample_rate < 1.0 and _random.uniform() >= options.sample_rate:
             self._record_drop(DiscardReason.SAMPLE_RATE, category, hint_attachments)
             raise _Dropped(FeedbackDroppedError("sampled out", reason=DiscardReason.SAMPLE_RATE))
 

@@ -9,12 +9,12 @@ headers never fail: they start a new trace.
 from __future__ import annotations
 
 import logging
-import os
-import random
 import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from . import _random
 
 __all__ = ["PropagationContext"]
 
@@ -28,16 +28,9 @@ SENTRY_PREFIX = "sentry-"
 MAX_BAGGAGE_LENGTH = 8192
 
 
-def _new_trace_id() -> str:
-    return os.urandom(16).hex()
-
-
-def _new_span_id() -> str:
-    return os.urandom(8).hex()
-
-
-def _new_sample_rand() -> float:
-    return round(random.random(), 6) % 1.0
+_new_trace_id = _random.trace_id
+_new_span_id = _random.span_id
+_new_sample_rand = _random.sample_rand
 
 
 @dataclass(frozen=True)
@@ -210,5 +203,5 @@ def _sample_rand(sentry_items: Mapping[str, str], sampled: bool | None) -> float
         rate = -1.0
     if sampled is not None and 0.0 < rate <= 1.0:
         low, high = (0.0, rate) if sampled else (rate, 1.0)
-        return round(low + random.random() * (high - low), 6) % 1.0 if high > low else low
+        return round(low + _random.uniform() * (high - low), 6) % 1.0 if high > low else low
     return _new_sample_rand()

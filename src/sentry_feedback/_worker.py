@@ -287,7 +287,10 @@ class BackgroundWorker(Generic[T]):
                 self._current = None
                 if counted:
                     self._unfinished -= 1
-                cond.notify_all()
+                # Only what someone waits for: ``flush`` for the queue to empty, ``shutdown`` for the
+                # task in progress. Waking them after every task costs the callers' threads CPU.
+                if not self._unfinished or self._closed:
+                    cond.notify_all()
 
     def _died(self) -> None:
         """The thread is ending on an error: let the next submit start another, account for its task."""
