@@ -55,7 +55,7 @@ def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
     os.waitpid(pid, 0)
     parent = [_random.event_id(), _random.trace_id(), _random.span_id()]
     assert len(child) == 3
-    assert all(a != b for a, b in zip(child, parent))
+    assert all(a != b for a, b in zip(child, parent, strict=True))
 
 
 def test_events_and_feedback_carry_generated_ids() -> None:
