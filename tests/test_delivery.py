@@ -96,6 +96,39 @@ def test_cache_keeps_envelopes_while_the_server_is_down_and_drains_at_next_start
         assert len(receiver.received) == 3  # each sent once
 
 
+def test_flush_after_a_restart_waits_for_the_whole_cache(tmp_path: Path) -> None:
+    """A process that starts, flushes and exits delivers everything earlier runs left in the cache."""
+    cache = tmp_path / "cache"
+    sf.init(closed_port_dsn(), cache_dir=str(cache), retry=ONCE, http_timeout=1)
+    ids = [sf.capture_feedback(f"left behind {i}") for i in range(20)]
+    assert sf.flush(10)
+    sf.close(1)
+    assert len(cache_files(cache)) == 20
+    with LocalReceiver() as receiver:
+        code = (
+            f"import sentry_feedback as sf\nsf.init({receiver.dsn!r}, cache_dir={str(cache)!r})\nprint(sf.flush(20))\n"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "True"
+        assert {fb.event_id for fb in receiver.store.list_feedback()} == set(ids)  # 20 of 20, each once
+        assert len(receiver.received) == 20
+    assert cache_files(cache) == []
+
+
+def test_flush_does_not_wait_for_the_cache_while_the_server_is_down(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    sf.init(closed_port_dsn(), cache_dir=str(cache), retry=ONCE, http_timeout=1)
+    for i in range(3):
+        sf.capture_feedback(f"kept {i}")
+    assert sf.flush(5)  # handled: on disk, for the drain
+    sf.close(1)
+    sf.init(closed_port_dsn(), cache_dir=str(cache), retry=ONCE, http_timeout=1)
+    assert sf.flush(30)  # one failed attempt of the drain ends the wait; the files stay
+    assert len(cache_files(cache)) == 3
+    sf.close(1)
+
+
 def test_cache_files_are_removed_on_any_final_answer(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     with LocalReceiver() as receiver:

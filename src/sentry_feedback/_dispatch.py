@@ -45,8 +45,11 @@ CLIENT_REPORT_INTERVAL = 30.0
 #: With ``cache_dir``: in-memory attachment bytes written to disk on the caller's thread at
 #: capture, at most. Larger and file attachments are written by the background thread.
 EARLY_WRITE_BUDGET = 64 * 1024
-#: Pause between two envelopes sent from the offline cache.
+#: Pause between two envelopes sent from the offline cache while new envelopes are queued
+#: (without them, the drain sends back to back while the server accepts).
 DRAIN_INTERVAL = 0.1
+#: How often a flush waiting for the offline cache looks again, at most.
+_CACHE_POLL = 0.05
 
 
 class DeliveryTicket:
@@ -124,6 +127,11 @@ class Dispatcher:
                 logger.error("cannot use cache_dir %r (%s); envelopes are kept in memory only", options.cache_dir, exc)
         self._spotlight = SpotlightSender.from_option(options.spotlight)
         self._drain_failures = 0
+        #: Notified after every step of the drain; guards ``_drain_scheduled``.
+        self._drain_progress = threading.Condition(threading.Lock())
+        self._drain_scheduled = False
+        #: Whether the last delivery got an answer (``None``: none tried yet).
+        self._server_answers: bool | None = None
         self._finished = False
         self._transport_closed = False
         self._worker: BackgroundWorker[_Task] = BackgroundWorker(
@@ -164,17 +172,49 @@ class Dispatcher:
     def flush(self, timeout: float) -> bool:
         """Send what is queued, then pending client reports; ``True`` if all was handled in time.
 
-        Envelopes waiting for a retry count as queued; the offline cache's background
-        drain does not.
+        Envelopes waiting for a retry count as queued. With ``cache_dir``, what the offline
+        cache holds (from earlier runs, or left by failed deliveries) is waited for too, within
+        ``timeout``, while the drain delivers: a failed delivery or a rate limit ends the wait
+        (``False``).
         """
+        deadline = time.monotonic() + clamp_timeout(timeout)
         if self._send_reports and self.recorder.has_pending():
             self._worker.submit(_Task(None, kind="reports"))
-        return self._worker.flush(timeout)
+        flushed = self._worker.flush(timeout)
+        return self._wait_for_cache(deadline) and flushed
 
     def start_drain(self) -> None:
-        """Send what earlier runs left in the offline cache, in the background, about 100 ms apart."""
+        """Send what earlier runs left in the offline cache, in the background."""
         if self._cache is not None:
-            self._worker.submit_later(_Task(None, kind="drain"), 0.0, background=True)
+            self._schedule_drain(0.0)
+
+    def _schedule_drain(self, delay: float) -> None:
+        with self._drain_progress:
+            self._drain_scheduled = True
+        self._worker.submit_later(_Task(None, kind="drain"), delay, background=True)
+
+    def _wait_for_cache(self, deadline: float) -> bool:
+        """Wait while the drain delivers what the offline cache holds; ``False`` only if ``deadline`` came first.
+
+        No wait while the server cannot be reached or rate-limits: the files stay on disk
+        (handled, not lost) for the drain, which backs off. Not on the worker's own thread,
+        where the drain cannot run while this waits.
+        """
+        cache = self._cache
+        if cache is None or self._worker.closed or self._worker.on_its_thread():
+            return True
+        while cache.free_count():
+            with self._drain_progress:
+                if self._server_answers is False or self._drain_failures or self._rate_limit_pause() > 0:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                if not self._drain_scheduled:
+                    self._drain_scheduled = True
+                    self._worker.submit_later(_Task(None, kind="drain"), 0.0, background=True)
+                self._drain_progress.wait(min(remaining, _CACHE_POLL))
+        return True
 
     def retire(self) -> None:
         """Refuse new envelopes but keep sending what is queued (a newer client took over).
@@ -192,6 +232,10 @@ class Dispatcher:
         """
         if self._finished:
             return True
+        deadline = time.monotonic() + clamp_timeout(timeout)
+        self._worker.flush(timeout)
+        self._wait_for_cache(deadline)
+        timeout = max(deadline - time.monotonic(), 0.0)
         self._finished = True
         if self._send_reports and (self.recorder.has_pending() or self._worker.pending()):
             # After what is queued, so that it holds what sending that costs; submit_later
@@ -469,6 +513,7 @@ class Dispatcher:
         try:
             response = self.transport.send(outgoing) or OK
         except TransportError as exc:
+            self._server_answers = False
             if report is not None:
                 self.recorder.restore(report)
             self._network_failure(envelope, ticket, attempt, cached, exc)
@@ -484,6 +529,7 @@ class Dispatcher:
                 )
             )
             return _Sent.FINAL
+        self._server_answers = True
         if cached is not None and self._cache is not None:
             self._cache.remove(cached)  # any answer is final
         return self._outcome(envelope, ticket, report, response)
@@ -510,37 +556,45 @@ class Dispatcher:
     # -- the offline cache's drain --------------------------------------------------------------
 
     def _drain(self) -> None:
+        with self._drain_progress:
+            self._drain_scheduled = False
+        try:
+            delay = self._drain_step()
+        finally:
+            with self._drain_progress:
+                self._drain_progress.notify_all()
+        if delay is not None:
+            self._schedule_drain(delay)
+
+    def _drain_step(self) -> float | None:
+        """Send the oldest envelope of the offline cache; the delay until the next step, ``None``: done."""
         cache = self._cache
         if cache is None or self._worker.closed:
-            return
+            return None
         cache.recover_stale_claims()
         pause = self._rate_limit_pause()
         if pause > 0:
-            self._worker.submit_later(_Task(None, kind="drain"), pause, background=True)
-            return
+            return pause
         cached = cache.claim_next()
         if cached is None:
-            return
+            return None
         envelope = cache.read(cached)
         if envelope is None:
-            self._worker.submit_later(_Task(None, kind="drain"), DRAIN_INTERVAL, background=True)
-            return
+            return 0.0
         if not any(item.type != "client_report" for item in envelope.items):
             # Counts kept at an earlier shutdown: merge them into this run's report.
             for item in envelope.items:
                 self.recorder.restore(item.get_json())
             cache.remove(cached)
-            self._worker.submit_later(_Task(None, kind="drain"), 0.0, background=True)
-            return
+            return 0.0
         # The last attempt: a network error leaves the file in the cache, and the drain backs off.
         sent = self._send(envelope, DeliveryTicket(), self._retry.max_attempts, cached)
         if sent is _Sent.NETWORK:
             self._drain_failures += 1
-            delay = self._retry.delay(self._drain_failures)
-        else:
-            self._drain_failures = 0
-            delay = DRAIN_INTERVAL
-        self._worker.submit_later(_Task(None, kind="drain"), delay, background=True)
+            return self._retry.delay(self._drain_failures)
+        self._drain_failures = 0
+        # Back to back while the server accepts; paced while new envelopes wait (they go first).
+        return DRAIN_INTERVAL if self._worker.pending() else 0.0
 
     def _rate_limit_pause(self) -> float:
         """Seconds to wait while everything (or feedback and errors) is rate limited."""

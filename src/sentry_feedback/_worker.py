@@ -428,6 +428,10 @@ class BackgroundWorker(Generic[T]):
         finally:
             self._leave(main)
 
+    def on_its_thread(self) -> bool:
+        """Whether the caller is the worker's own thread (a hook or transport calling back)."""
+        return self._thread is threading.current_thread()
+
     def pending(self) -> int:
         """Tasks queued, delayed or being handled (read without the lock: a snapshot)."""
         return self._unfinished + sum(1 for entry in list(self._inbox) if entry[1] is None or not entry[2])
