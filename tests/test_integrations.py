@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -320,3 +321,85 @@ def test_records_logged_on_the_sdk_worker_thread_are_ignored() -> None:
     assert sf.flush(5)
     assert transport.events == []
     assert sf.get_isolation_scope().breadcrumbs == []
+
+
+# -- frameworks patched when they are imported ----------------------------------------------------------
+
+
+def _run(code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_init_does_not_import_the_frameworks_it_enables() -> None:
+    out = _run(
+        """
+        import sys
+        import sentry_feedback as sf
+        from sentry_feedback.testing import MockTransport
+        client = sf.init(transport=MockTransport())
+        print(sorted(name for name in ("flask", "django", "starlette", "fastapi") if name in client.integrations))
+        print(sorted(name for name in ("flask", "django", "starlette", "fastapi") if name in sys.modules))
+        """
+    )
+    assert out.splitlines() == [str(sorted(FRAMEWORKS)), "[]"]
+
+
+def test_a_framework_imported_after_init_is_patched_then() -> None:
+    out = _run(
+        """
+        import sentry_feedback as sf
+        from sentry_feedback.testing import MockTransport
+        transport = MockTransport()
+        sf.init(transport=transport)
+        import flask  # after init
+        app = flask.Flask("late")
+
+        @app.get("/boom/<name>")
+        def boom(name):
+            raise ValueError(name)
+
+        @app.errorhandler(500)
+        def page(error):
+            return sf.last_event_id() or "none", 500
+
+        answer = app.test_client().get("/boom/x")
+        sf.flush(5)
+        (event,) = transport.events
+        mechanism = event["exception"]["values"][0]["mechanism"]["type"]
+        print(answer.text == event["event_id"], event["transaction"], mechanism)
+        """
+    )
+    assert out == "True /boom/<name> flask"
+
+
+def test_when_imported_runs_after_the_module_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sentry_feedback.integrations import _HookedLoader, when_imported
+
+    (tmp_path / "late_module_for_hooks.py").write_text("VALUE = 42\n")
+    (tmp_path / "failing_hook_module.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    seen: list[object] = []
+    when_imported("late_module_for_hooks", lambda module: seen.append(module.VALUE))
+    when_imported("late_module_for_hooks", lambda module: seen.append("second"))
+    assert seen == []
+    import late_module_for_hooks  # type: ignore[import-not-found]
+
+    assert seen == [42, "second"]
+    assert not isinstance(late_module_for_hooks.__loader__, _HookedLoader)
+    assert not isinstance(late_module_for_hooks.__spec__.loader, _HookedLoader)
+    when_imported("late_module_for_hooks", lambda module: seen.append("now"))  # imported already: at once
+    assert seen == [42, "second", "now"]
+
+    def failing(module: object) -> None:
+        raise RuntimeError("hook failed")
+
+    when_imported("failing_hook_module", failing)
+    import failing_hook_module  # type: ignore[import-not-found]  # the import itself still works
+
+    assert failing_hook_module.VALUE == 1
+    for name in ("late_module_for_hooks", "failing_hook_module"):
+        sys.modules.pop(name, None)

@@ -17,16 +17,20 @@ can be imported is enabled too (``flask``, ``starlette``, ``fastapi``, ``django`
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import logging
+import sys
 import threading
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable, Iterable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from .._client import Client
 
-__all__ = ["Integration", "auto_enabling_integrations", "default_integrations"]
+__all__ = ["Integration", "auto_enabling_integrations", "default_integrations", "when_imported"]
 
 logger = logging.getLogger("sentry_feedback")
 
@@ -39,6 +43,10 @@ class Integration:
 
     #: A short stable name, listed in the event's ``sdk.integrations``.
     identifier: ClassVar[str] = ""
+    #: The top-level package ``setup_once`` patches (a framework), or ``None``. While it is
+    #: installed but not imported yet, ``setup_once`` waits until it is: the application
+    #: does not pay for importing frameworks it does not use.
+    patches: ClassVar[str | None] = None
 
     def setup_once(self) -> None:
         """Install process-wide hooks. Runs once per process for this ``identifier``."""
@@ -122,7 +130,11 @@ def setup_integrations(client: Client, integrations: list[Integration]) -> dict[
         try:
             with _install_lock:
                 if identifier not in _installed:
-                    integration.setup_once()
+                    if _installed_but_not_imported(integration.patches):
+                        assert integration.patches is not None
+                        when_imported(integration.patches, _deferred_setup_once(integration))
+                    else:
+                        integration.setup_once()
                     _installed.add(identifier)
             integration.setup(client)
         except Exception:
@@ -130,3 +142,99 @@ def setup_integrations(client: Client, integrations: list[Integration]) -> dict[
             continue
         enabled[identifier] = integration
     return enabled
+
+
+def _installed_but_not_imported(name: str | None) -> bool:
+    if name is None or name in sys.modules:
+        return False
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _deferred_setup_once(integration: Integration) -> Callable[[ModuleType], None]:
+    def setup_once(module: ModuleType) -> None:
+        try:
+            integration.setup_once()
+        except Exception:
+            logger.exception("could not set up the %s integration once %s was imported", integration.identifier, module)
+
+    return setup_once
+
+
+# -- running code when a module is first imported ---------------------------------------------------
+
+_hooks: dict[str, list[Callable[[ModuleType], None]]] = {}
+_hooks_lock = threading.RLock()
+
+
+def when_imported(name: str, callback: Callable[[ModuleType], None]) -> None:
+    """Call ``callback(module)`` once the module ``name`` is imported: now if it is, else right after.
+
+    The callback runs on the importing thread, after the module's code ran, before the
+    ``import`` statement returns. An exception in it is logged, never raised into the import.
+    """
+    with _hooks_lock:
+        module = sys.modules.get(name)
+        if module is None:
+            _hooks.setdefault(name, []).append(callback)
+            if not any(isinstance(finder, _ImportWatcher) for finder in sys.meta_path):
+                sys.meta_path.insert(0, _ImportWatcher())
+            return
+    _call(callback, module)
+
+
+def _call(callback: Callable[[ModuleType], None], module: ModuleType) -> None:
+    try:
+        callback(module)
+    except Exception:
+        logger.exception("a hook for the import of %s failed", module.__name__)
+
+
+class _ImportWatcher(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: wraps the loader of a watched module so the hooks run after it executed."""
+
+    _finding = threading.local()
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in _hooks or getattr(self._finding, "name", None) == fullname:
+            return None
+        self._finding.name = fullname  # the real finders below answer the question
+        try:
+            spec = importlib.util.find_spec(fullname)
+        except (ImportError, ValueError):
+            return None
+        finally:
+            self._finding.name = None
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return None
+        spec.loader = _HookedLoader(spec.loader)
+        return spec
+
+
+class _HookedLoader(importlib.abc.Loader):
+    """The module's own loader, and the hooks after its ``exec_module``; then it steps aside."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        module: ModuleType | None = self._loader.create_module(spec)
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        # The module keeps its own loader (``importlib.resources`` and friends read it).
+        module.__loader__ = self._loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader
+        self._loader.exec_module(module)
+        with _hooks_lock:
+            callbacks = _hooks.pop(module.__name__, [])
+        for callback in callbacks:
+            _call(callback, module)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)

@@ -30,6 +30,7 @@ class FastApiIntegration(StarletteIntegration):
     """
 
     identifier: ClassVar[str] = "fastapi"
+    patches: ClassVar[str | None] = "fastapi"
 
     def setup_once(self) -> None:
         """Check that FastAPI can be imported, then install the Starlette integration's hooks."""

@@ -65,6 +65,7 @@ class FlaskIntegration(Integration):
     """
 
     identifier: ClassVar[str] = "flask"
+    patches: ClassVar[str | None] = "flask"
 
     def __init__(
         self,

@@ -97,6 +97,7 @@ class StarletteIntegration(Integration):
     """
 
     identifier: ClassVar[str] = "starlette"
+    patches: ClassVar[str | None] = "starlette"
 
     def __init__(
         self,

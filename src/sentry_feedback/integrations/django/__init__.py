@@ -75,6 +75,7 @@ class DjangoIntegration(Integration):
     """
 
     identifier: ClassVar[str] = "django"
+    patches: ClassVar[str | None] = "django"
 
     def __init__(
         self,
