@@ -78,7 +78,7 @@ def test_error_page_to_linked_feedback(sentry_init: Init, sentry_receiver: Local
 
 
 def test_plain_form_post_without_javascript(sentry_init: Init, sentry_receiver: LocalReceiver) -> None:
-    sentry_init()  # no integration: the view opens the request's scope itself
+    sentry_init(auto_enabling_integrations=False)  # no integration: the view opens the request's scope itself
     browser = make_app().test_client()
     answer = browser.post(
         "/feedback/",
