@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import sentry_feedback
 from sentry_feedback._dsn import Dsn
 from sentry_feedback._envelope import Envelope
 from sentry_feedback._options import Options
@@ -235,3 +237,24 @@ def test_options_are_frozen(name: str, value: object) -> None:
     options = Options.build(DSN)
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(options, name, value)
+
+
+@pytest.mark.parametrize("name", ["ca_certs", "cert_file"])
+def test_unreadable_tls_files_are_refused_at_init(name: str, tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.pem")
+    with pytest.raises(ValueError, match=f"option '{name}': cannot read"):
+        sentry_feedback.init("http://public@127.0.0.1:9/1", **{name: missing})
+
+
+def test_init_does_not_import_urllib3_or_ssl() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sentry_feedback\n"
+        "sentry_feedback.init('http://public@127.0.0.1:9/1', auto_enabling_integrations=False)\n"
+        "print(sorted(m for m in ('urllib3', 'ssl', 'certifi') if m in sys.modules))\n"
+        "sentry_feedback.close(0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"

@@ -196,6 +196,11 @@ class Options:
             raise ValueError("option 'spotlight' must be True, False or a URL")
         if self.key_file is not None and self.cert_file is None:
             raise ValueError("option 'key_file' needs 'cert_file'")
+        for name in ("ca_certs", "cert_file", "key_file"):
+            path = getattr(self, name)
+            # Checked here: the files are read only when the background thread first connects.
+            if path is not None and not os.access(path, os.R_OK):
+                raise ValueError(f"option {name!r}: cannot read {path!r}")
         if self.transport is not None and not callable(self.transport) and not _is_transport(self.transport):
             raise ValueError("option 'transport' must be a Transport, a Transport subclass or a callable")
 

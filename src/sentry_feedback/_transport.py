@@ -171,10 +171,6 @@ class HttpTransport(Transport):
             "X-Sentry-Auth": self._dsn.auth_header(),
             "Content-Type": "application/x-sentry-envelope",
         }
-        # Imported here so that importing the SDK stays cheap for applications.
-        import urllib3
-
-        self._network_errors = (urllib3.exceptions.HTTPError, OSError, zlib.error)
         self._http_timeout = options.http_timeout
         self._watchdog = ExchangeWatchdog()
         new_pool, self._proxy, self._secrets = pool_manager_factory(
@@ -187,16 +183,24 @@ class HttpTransport(Transport):
             http_proxy=options.http_proxy,
             https_proxy=options.https_proxy,
         )
-        self._pool = new_pool()
-
-        # A forked child must not write to the parent's keep-alive socket: it gets its own pool
-        # (or proxy manager), built exactly like this one.
+        # Made at the first send, on the background thread: urllib3, ssl and certifi are not
+        # imported by ``init`` on the caller's thread. A forked child must not write to the
+        # parent's keep-alive socket: it makes its own pool (or proxy manager) the same way.
         self._new_pool = new_pool
+        self._pool_manager: urllib3.PoolManager | None = None
         _http_transports.add(self)
 
+    @property
+    def _pool(self) -> urllib3.PoolManager:
+        pool = self._pool_manager
+        if pool is None:
+            pool = self._pool_manager = self._new_pool()
+        return pool
+
     def _reinit_after_fork(self) -> None:
-        inherited, self._pool = self._pool, self._new_pool()
-        _reinit_inherited_locks(inherited)
+        inherited, self._pool_manager = self._pool_manager, None
+        if inherited is not None:
+            _reinit_inherited_locks(inherited)
         self._watchdog.reinit_after_fork()
 
     @property
@@ -228,7 +232,7 @@ class HttpTransport(Transport):
         try:
             response = self._pool.request("POST", self._url, body=body, headers=headers, retries=False, redirect=False)
             data = response.data or b""
-        except self._network_errors as exc:
+        except _network_errors() as exc:
             via = f" through the proxy {self._proxy}" if self._proxy is not None else ""
             why = f"no complete answer within http_timeout ({self._http_timeout:g} s)" if exchange.fired else str(exc)
             message = self._redact(f"could not send to {self._dsn.netloc}{via}: {why}")
@@ -288,43 +292,56 @@ def pool_manager_factory(
     are chosen here for every sender: the transport and the browser tunnel. ``maxsize`` is
     the connections kept per host. A bad proxy in an option raises ``ValueError``.
     """
-    import certifi
-    import urllib3
-    from urllib3.connection import HTTPConnection
-
-    pool_options: dict[str, Any] = {
-        "num_pools": 2,
-        "maxsize": maxsize,
-        "timeout": urllib3.Timeout(connect=timeout, read=timeout),
-        "retries": False,
-        # Passed for http DSNs too: urllib3 drops them for plain http pools and uses them
-        # for an https proxy.
-        "ca_certs": _ca_bundle(ca_certs) or certifi.where(),
-        "cert_reqs": "CERT_REQUIRED",
-    }
-    if cert_file is not None:
-        pool_options["cert_file"] = cert_file
-        pool_options["key_file"] = key_file
-    if keep_alive:
-        pool_options["socket_options"] = [*HTTPConnection.default_socket_options, *_keep_alive_socket_options()]
+    bundle = _ca_bundle(ca_certs)  # checked now: a bad option fails at ``init``
     secrets: tuple[str, ...] = ()
     shown: str | None = None
+    auth: str | None = None
     proxy = _resolve_proxy(dsn, http_proxy=http_proxy, https_proxy=https_proxy)
     if proxy is not None:
         shown, user, password, source = proxy
-        pool_options["proxy_url"] = shown
         if user is not None:
             auth = f"{user}:{password or ''}"
-            pool_options["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=auth)
             secrets = _credential_forms(auth)
         logger.debug("sending to %s through the proxy %s (%s)", dsn.netloc, shown, source)
 
     def new_pool() -> urllib3.PoolManager:
-        manager = (urllib3.ProxyManager if "proxy_url" in pool_options else urllib3.PoolManager)(**pool_options)
+        # Imported here, by the first sender: importing and initializing the SDK stay cheap.
+        import certifi
+        import urllib3
+        from urllib3.connection import HTTPConnection
+
+        pool_options: dict[str, Any] = {
+            "num_pools": 2,
+            "maxsize": maxsize,
+            "timeout": urllib3.Timeout(connect=timeout, read=timeout),
+            "retries": False,
+            # Passed for http DSNs too: urllib3 drops them for plain http pools and uses them
+            # for an https proxy.
+            "ca_certs": bundle or certifi.where(),
+            "cert_reqs": "CERT_REQUIRED",
+        }
+        if cert_file is not None:
+            pool_options["cert_file"] = cert_file
+            pool_options["key_file"] = key_file
+        if keep_alive:
+            pool_options["socket_options"] = [*HTTPConnection.default_socket_options, *_keep_alive_socket_options()]
+        if shown is None:
+            manager: urllib3.PoolManager = urllib3.PoolManager(**pool_options)
+        else:
+            if auth is not None:
+                pool_options["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=auth)
+            manager = urllib3.ProxyManager(shown, **pool_options)
         manager.pool_classes_by_scheme = watched_pool_classes()  # lets the watchdog find the socket
         return manager
 
     return new_pool, shown, secrets
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """What a failed exchange raises (urllib3 is imported by then: the pool is made first)."""
+    import urllib3
+
+    return (urllib3.exceptions.HTTPError, OSError, zlib.error)
 
 
 def make_transport(options: Options) -> Transport | None:
