@@ -249,7 +249,8 @@ class HttpTransport(Transport):
 
     def close(self) -> None:
         """Close the pooled connections and stop the deadline thread."""
-        self._pool.clear()
+        if self._pool_manager is not None:
+            self._pool_manager.clear()
         self._watchdog.close()
 
     def _redact(self, message: str) -> str:
