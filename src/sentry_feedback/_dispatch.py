@@ -130,6 +130,7 @@ class Dispatcher:
         #: Notified after every step of the drain; guards ``_drain_scheduled``.
         self._drain_progress = threading.Condition(threading.Lock())
         self._drain_scheduled = False
+        self._draining = False
         #: Whether the last delivery got an answer (``None``: none tried yet).
         self._server_answers: bool | None = None
         self._finished = False
@@ -205,7 +206,8 @@ class Dispatcher:
             return True
         while cache.free_count():
             with self._drain_progress:
-                if self._server_answers is False or self._drain_failures or self._rate_limit_pause() > 0:
+                backing_off = self._server_answers is False or self._drain_failures or self._rate_limit_pause() > 0
+                if backing_off and not self._draining:  # (a step in progress: its outcome decides)
                     return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -558,10 +560,12 @@ class Dispatcher:
     def _drain(self) -> None:
         with self._drain_progress:
             self._drain_scheduled = False
+            self._draining = True
         try:
             delay = self._drain_step()
         finally:
             with self._drain_progress:
+                self._draining = False
                 self._drain_progress.notify_all()
         if delay is not None:
             self._schedule_drain(delay)
