@@ -46,6 +46,6 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Caller-thread cost and end-to-end throughput, beside sentry-sdk when installed."""
+    """Every row of docs/performance.md, beside sentry-sdk 2.75.0 (--markdown docs/performance.md refreshes it)."""
     session.install("-e", ".[bench]")
-    session.run("python", "benchmarks/bench_capture.py", *session.posargs)
+    session.run("python", "benchmarks/bench_compare.py", *session.posargs)

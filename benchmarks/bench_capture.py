@@ -18,9 +18,6 @@ All traffic goes to 127.0.0.1. Figures are printed, never asserted.
 from __future__ import annotations
 
 import argparse
-import gc
-import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -28,40 +25,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from _common import MESSAGE, percentiles, receiver_process, set_scope_data, time_calls
+
 import sentry_feedback as sf
-
-MESSAGE = "The pay button does nothing after I enter my card."
-
-
-def percentiles(samples_ns: list[int]) -> tuple[float, float]:
-    """Median and 99th percentile in microseconds."""
-    ordered = sorted(samples_ns)
-    median = statistics.median(ordered) / 1000
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] / 1000
-    return median, p99
-
-
-def time_calls(
-    fn: Callable[[int], object], n: int, warmup: int = 500, between_batches: Callable[[], None] | None = None
-) -> list[int]:
-    """Wall time of each of ``n`` calls, in nanoseconds, after ``warmup`` calls.
-
-    ``between_batches`` runs, untimed, after every 1000 calls (to drain the SDK's queue).
-    """
-    for i in range(warmup):
-        fn(i)
-    if between_batches is not None:
-        between_batches()
-    samples = []
-    clock = time.perf_counter_ns
-    gc.collect()
-    for i in range(n):
-        start = clock()
-        fn(i)
-        samples.append(clock() - start)
-        if between_batches is not None and i % 1000 == 999:
-            between_batches()
-    return samples
 
 
 def make_error(depth: int = 8) -> BaseException:
@@ -87,36 +53,6 @@ def time_exception_captures(capture: Callable[[BaseException], object], n: int, 
     return time_calls(lambda i: capture(errors[i]), n, warmup=0, **kwargs)  # type: ignore[arg-type]
 
 
-def set_scope_data_feedback() -> None:
-    sf.set_user({"id": "42", "email": "jane@example.com"})
-    sf.set_tag("page", "checkout")
-    for i in range(5):
-        sf.add_breadcrumb(category="ui.click", message=f"clicked button {i}")
-
-
-@contextmanager
-def receiver_process() -> Iterator[str]:
-    """A local receiver in its own process (so it does not share our GIL); yields its DSN."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sentry_feedback", "serve", "--port", "0", "--database", ":memory:"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        dsn = ""
-        for line in proc.stdout:
-            if line.startswith("DSN: "):
-                dsn = line.split(" ", 1)[1].strip()
-                break
-        if not dsn:
-            raise RuntimeError("the receiver did not start")
-        yield dsn
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 @contextmanager
 def held_back_sdk() -> Iterator[Callable[[], None]]:
     """sentry_feedback with its background thread held back; yields ``drain()`` to let it catch up.
@@ -126,7 +62,7 @@ def held_back_sdk() -> Iterator[Callable[[], None]]:
     """
     gate = threading.Event()
     sf.init(transport=lambda envelope: gate.wait(), transport_queue_size=5000)
-    set_scope_data_feedback()
+    set_scope_data(sf)
 
     def drain() -> None:
         gate.set()
@@ -147,10 +83,7 @@ def sentry_sdk_with_scope_data() -> Any:
     except ImportError:
         return None
     sentry_sdk.init(dsn="http://public@127.0.0.1:9/1", transport=lambda envelope: None, default_integrations=False)
-    sentry_sdk.set_user({"id": "42", "email": "jane@example.com"})
-    sentry_sdk.set_tag("page", "checkout")
-    for i in range(5):
-        sentry_sdk.add_breadcrumb(category="ui.click", message=f"clicked button {i}")
+    set_scope_data(sentry_sdk)
     return sentry_sdk
 
 
@@ -190,7 +123,7 @@ def bench_sentry_sdk(n: int) -> tuple[float, float] | None:
 
 def bench_with_delivery(dsn: str, n: int) -> tuple[tuple[float, float], int]:
     client = sf.init(dsn=dsn, transport_queue_size=n + 1000)
-    set_scope_data_feedback()
+    set_scope_data(sf)
     samples = time_calls(lambda i: sf.capture_feedback(MESSAGE, email="jane@example.com"), n, warmup=100)
     sf.flush(120)
     dropped = sum(client.client_reports.totals().values())
@@ -200,7 +133,7 @@ def bench_with_delivery(dsn: str, n: int) -> tuple[tuple[float, float], int]:
 
 def bench_throughput(dsn: str, n: int) -> tuple[float, int, int]:
     client = sf.init(dsn=dsn, transport_queue_size=n + 10)
-    set_scope_data_feedback()
+    set_scope_data(sf)
     attachment = sf.Attachment(b"12:00:01 INFO cart ok\n" * 50, filename="app.log")
     sf.send_feedback("warm-up: opens the connection", timeout=10)
     start = time.perf_counter()
