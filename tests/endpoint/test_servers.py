@@ -24,29 +24,9 @@ HIDDEN = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)"')
 def server(request: pytest.FixtureRequest, sentry_receiver: LocalReceiver) -> Iterator[servers.ServerProcess]:
     env = {"WEB_TEST_DSN": sentry_receiver.dsn}
     if request.param == "gunicorn":
-        arguments = [
-            servers._executable("gunicorn"),
-            "--bind=127.0.0.1:0",
-            "--workers=1",
-            "--threads=2",
-            "--worker-class=gthread",
-            "--no-control-socket",
-            "--log-level=info",
-            f"--chdir={HERE}",
-            "served_apps:wsgi_application",
-        ]
-        process = servers.ServerProcess("gunicorn", arguments, servers.GUNICORN_LISTENING, env)
+        process = servers.gunicorn_serving("served_apps:wsgi_application", HERE, env)
     else:
-        arguments = [
-            servers._executable("uvicorn"),
-            "--host=127.0.0.1",
-            "--port=0",
-            "--lifespan=on",
-            "--log-level=info",
-            f"--app-dir={HERE}",
-            "served_apps:asgi_application",
-        ]
-        process = servers.ServerProcess("uvicorn", arguments, servers.UVICORN_LISTENING, env)
+        process = servers.uvicorn_serving("served_apps:asgi_application", HERE, env)
     try:
         yield process
     finally:

@@ -17,20 +17,7 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture
 def server(sentry_receiver: LocalReceiver) -> Iterator[servers.ServerProcess]:
-    arguments = [
-        servers._executable("gunicorn"),
-        "--bind=127.0.0.1:0",
-        "--workers=1",
-        "--threads=2",
-        "--worker-class=gthread",
-        "--no-control-socket",
-        "--log-level=info",
-        f"--chdir={HERE}",
-        "flask_app:app",
-    ]
-    process = servers.ServerProcess(
-        "gunicorn", arguments, servers.GUNICORN_LISTENING, {"WEB_TEST_DSN": sentry_receiver.dsn}
-    )
+    process = servers.gunicorn_serving("flask_app:app", HERE, {"WEB_TEST_DSN": sentry_receiver.dsn})
     try:
         yield process
     finally:

@@ -107,32 +107,12 @@ class ServerProcess:
 
 def gunicorn(dsn: str) -> ServerProcess:
     """gunicorn with one threaded worker (two threads) serving ``apps:wsgi_application``."""
-    arguments = [
-        _executable("gunicorn"),
-        "--bind=127.0.0.1:0",
-        "--workers=1",
-        "--threads=2",
-        "--worker-class=gthread",
-        "--no-control-socket",
-        "--log-level=info",
-        "apps:wsgi_application",
-    ]
-    return ServerProcess(
-        "gunicorn", arguments, GUNICORN_LISTENING, {"WEB_TEST_DSN": dsn, "WEB_TEST_SERVER": "gunicorn"}
-    )
+    return gunicorn_serving("apps:wsgi_application", HERE, {"WEB_TEST_DSN": dsn, "WEB_TEST_SERVER": "gunicorn"})
 
 
 def uvicorn(dsn: str) -> ServerProcess:
     """uvicorn serving ``apps:asgi_application`` with the lifespan protocol on."""
-    arguments = [
-        _executable("uvicorn"),
-        "--host=127.0.0.1",
-        "--port=0",
-        "--lifespan=on",
-        "--log-level=info",
-        "apps:asgi_application",
-    ]
-    return ServerProcess("uvicorn", arguments, UVICORN_LISTENING, {"WEB_TEST_DSN": dsn, "WEB_TEST_SERVER": "uvicorn"})
+    return uvicorn_serving("apps:asgi_application", HERE, {"WEB_TEST_DSN": dsn, "WEB_TEST_SERVER": "uvicorn"})
 
 
 def uvicorn_serving(app: str, app_dir: Path, env: dict[str, str]) -> ServerProcess:
