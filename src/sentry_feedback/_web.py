@@ -326,8 +326,18 @@ def status_line(status: int) -> str:
     return f"{status} {phrase}"
 
 
-def check_options(use_x_forwarded_for: object, max_request_body_size: object) -> None:
-    """``TypeError``/``ValueError`` for options of the middleware (and the framework integrations) it cannot take."""
+def check_options(
+    use_x_forwarded_for: object,
+    max_request_body_size: object,
+    transaction_style: object = None,
+    styles: tuple[str, ...] = (),
+) -> None:
+    """``TypeError``/``ValueError`` for options of the middleware (and the framework integrations) it cannot take.
+
+    With ``styles`` (a framework integration's), ``transaction_style`` must be one of them.
+    """
+    if styles and (not isinstance(transaction_style, str) or transaction_style not in styles):
+        raise ValueError(f"transaction_style must be {' or '.join(map(repr, styles))}, not {transaction_style!r}")
     if not isinstance(use_x_forwarded_for, bool):
         raise TypeError("use_x_forwarded_for must be True or False")
     if isinstance(max_request_body_size, bool) or not isinstance(max_request_body_size, int):

@@ -74,9 +74,7 @@ class FlaskIntegration(Integration):
         use_x_forwarded_for: bool = False,
         max_request_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
-        if transaction_style not in ("url", "endpoint"):
-            raise ValueError(f"transaction_style must be 'url' or 'endpoint', not {transaction_style!r}")
-        check_options(use_x_forwarded_for, max_request_body_size)
+        check_options(use_x_forwarded_for, max_request_body_size, transaction_style, ("url", "endpoint"))
         self.transaction_style: TransactionStyle = transaction_style
         self.use_x_forwarded_for = use_x_forwarded_for
         self.max_request_body_size = max_request_body_size

@@ -107,9 +107,7 @@ class StarletteIntegration(Integration):
         max_request_body_size: int = DEFAULT_MAX_BODY_SIZE,
         failed_request_status_codes: Iterable[int] = DEFAULT_FAILED_REQUEST_STATUS_CODES,
     ) -> None:
-        if not isinstance(transaction_style, str) or transaction_style not in ("url", "endpoint"):
-            raise ValueError(f"transaction_style must be 'url' or 'endpoint', not {transaction_style!r}")
-        check_options(use_x_forwarded_for, max_request_body_size)
+        check_options(use_x_forwarded_for, max_request_body_size, transaction_style, ("url", "endpoint"))
         #: ``"url"`` (the route's path) or ``"endpoint"`` (the endpoint's dotted name).
         self.transaction_style: TransactionStyle = transaction_style
         #: Whether the client's IP comes from ``X-Forwarded-For``.

@@ -84,9 +84,7 @@ class DjangoIntegration(Integration):
         use_x_forwarded_for: bool = False,
         max_request_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
-        if not isinstance(transaction_style, str) or transaction_style not in ("url", "function_name"):
-            raise ValueError(f"transaction_style must be 'url' or 'function_name', not {transaction_style!r}")
-        check_options(use_x_forwarded_for, max_request_body_size)
+        check_options(use_x_forwarded_for, max_request_body_size, transaction_style, ("url", "function_name"))
         self.transaction_style: TransactionStyle = transaction_style
         self.use_x_forwarded_for = use_x_forwarded_for
         self.max_request_body_size = max_request_body_size
