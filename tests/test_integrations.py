@@ -403,3 +403,23 @@ def test_when_imported_runs_after_the_module_ran(tmp_path: Path, monkeypatch: py
     assert failing_hook_module.VALUE == 1
     for name in ("late_module_for_hooks", "failing_hook_module"):
         sys.modules.pop(name, None)
+
+
+def test_a_record_of_an_error_the_web_layer_reported_is_no_second_event() -> None:
+    from sentry_feedback._web import capture_unhandled
+
+    transport = MockTransport()
+    client = sf.init(transport=transport, default_integrations=False, integrations=[LoggingIntegration()])
+    try:
+        raise KeyError("cart")
+    except KeyError as error:
+        event_id = capture_unhandled(error, "wsgi")
+        logging.getLogger("server").error("Exception in application", exc_info=True)  # as servers log it
+    logging.getLogger("server").error("unrelated failure")
+    sf.capture_feedback("after")
+    assert sf.flush(5)
+    assert [e.get("logentry", {}).get("message") for e in transport.events] == [None, "unrelated failure"]
+    assert transport.events[0]["event_id"] == event_id
+    crumbs = [c["message"] for c in transport.feedback[0]["breadcrumbs"]["values"]]
+    assert "Exception in application" in crumbs  # still a breadcrumb
+    assert client.client_reports.totals() == {}  # nothing dropped: it never became an event

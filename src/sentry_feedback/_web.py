@@ -37,6 +37,7 @@ from ._scope import Scope
 from ._tracing import PropagationContext, propagation_context_from_headers
 from ._types import Event, Hint
 from .integrations.dedupe import _MARK
+from .integrations.logging import mark_reported
 
 __all__ = ["set_transaction_name"]
 
@@ -255,7 +256,10 @@ def capture_unhandled(error: BaseException, mechanism_type: str) -> str | None:
     ``KeyboardInterrupt``, ``SystemExit`` and ``GeneratorExit`` are the program's control
     flow. Marks ``error``, so that nothing reports it again. Returns the event's id.
     """
-    if not isinstance(error, Exception) or getattr(error, _MARK, False):
+    if not isinstance(error, Exception):
+        return None
+    mark_reported(error)  # the server's or framework's log record of it is no second event
+    if getattr(error, _MARK, False):
         return None
     try:
         event_id = get_client().capture_exception(error, handled=False, mechanism_type=mechanism_type)

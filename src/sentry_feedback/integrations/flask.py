@@ -10,7 +10,6 @@ integration is set up.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -33,8 +32,6 @@ logger = logging.getLogger("sentry_feedback")
 
 TransactionStyle = Literal["url", "endpoint"]
 
-#: Set on an exception reported from ``got_request_exception``: Flask logs it right after.
-_FLASK_MARK = "__sentry_feedback_flask__"
 #: Set on ``Flask.__call__`` once it is wrapped.
 _PATCHED = "__sentry_feedback_patched__"
 
@@ -111,13 +108,9 @@ class FlaskIntegration(Integration):
         flask.Flask.__call__ = __call__  # type: ignore[method-assign]
 
     def setup(self, client: Client) -> None:
-        """Register the client's event processor (Flask's logged record, the client's IP)."""
+        """Register the client's event processor (the request's user with ``send_default_pii``)."""
 
         def process(event: Event, hint: Hint) -> Event | None:
-            record = hint.get("log_record")
-            exc_info = getattr(record, "exc_info", None)
-            if isinstance(exc_info, tuple) and len(exc_info) == 3 and getattr(exc_info[1], _FLASK_MARK, False):
-                return None  # Flask's "Exception on /path [GET]" record: reported from the signal already
             if client.options.send_default_pii:
                 try:
                     _add_user(event)
@@ -153,11 +146,7 @@ def _got_request_exception(sender: object, exception: BaseException | None = Non
     """Capture the exception Flask is about to answer with a 500."""
     if exception is None or get_client().get_integration(FlaskIntegration) is None:
         return
-    if getattr(exception, _FLASK_MARK, False):
-        return
-    capture_unhandled(exception, "flask")
-    with contextlib.suppress(AttributeError, TypeError):  # exceptions with __slots__ cannot be marked
-        setattr(exception, _FLASK_MARK, True)
+    capture_unhandled(exception, "flask")  # once; Flask's log record of it is no second event
 
 
 def _add_user(event: Event) -> None:

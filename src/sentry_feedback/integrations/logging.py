@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
@@ -14,10 +15,12 @@ from . import Integration
 if TYPE_CHECKING:
     from .._types import Event
 
-__all__ = ["SKIP_ATTRIBUTE", "LoggingIntegration", "ignore_logger", "strip_ansi"]
+__all__ = ["SKIP_ATTRIBUTE", "LoggingIntegration", "ignore_logger", "mark_reported", "strip_ansi"]
 
 #: ``logger.error("...", extra={SKIP_ATTRIBUTE: True})`` keeps one record out of Sentry.
 SKIP_ATTRIBUTE = "sentry_feedback_skip"
+#: Set on an exception a web request's error handling reported already (:func:`mark_reported`).
+_REPORTED = "__sentry_feedback_reported__"
 
 _LEVELS = {logging.CRITICAL: "fatal", logging.ERROR: "error", logging.WARNING: "warning", logging.INFO: "info"}
 # Attributes every LogRecord has; anything else came from ``extra=``.
@@ -35,6 +38,22 @@ def ignore_logger(name: str) -> None:
 
 def _ignored(name: str) -> bool:
     return any(name == ignored or name.startswith(ignored + ".") for ignored in _ignored_loggers)
+
+
+def mark_reported(error: BaseException) -> None:
+    """Records logged later with ``error`` as ``exc_info`` become no event: it was reported already.
+
+    Servers and frameworks log the exception of a failed request after the SDK's web layer
+    reported it (Flask's ``Exception on /path``, Django's ``django.request``, uvicorn's
+    ``Exception in ASGI application``). Such a record still becomes a breadcrumb.
+    """
+    with contextlib.suppress(AttributeError, TypeError):  # exceptions with __slots__ cannot be marked
+        setattr(error, _REPORTED, True)
+
+
+def _reported(record: logging.LogRecord) -> bool:
+    exc_info = record.exc_info
+    return bool(exc_info) and getattr(exc_info[1], _REPORTED, False) is True  # type: ignore[index]
 
 
 def strip_ansi(text: str) -> str:
@@ -87,7 +106,7 @@ class LoggingIntegration(Integration):
         from .._context import get_client
 
         client = get_client()
-        if self.event_level is not None and record.levelno >= self.event_level:
+        if self.event_level is not None and record.levelno >= self.event_level and not _reported(record):
             client.capture_event(*self._event(record))
         if self.level is not None and record.levelno >= self.level:
             crumb: dict[str, Any] = {

@@ -26,7 +26,7 @@ from .._web import RequestScope, active_request, capture_unhandled, check_option
 from ..asgi import Receive, Send, SentryAsgiMiddleware
 from . import Integration
 from .dedupe import _MARK
-from .logging import ignore_logger
+from .logging import ignore_logger, mark_reported
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -43,8 +43,6 @@ Scope = MutableMapping[str, Any]
 MECHANISM = "starlette"
 #: HTTP statuses of ``HTTPException`` reported by default.
 DEFAULT_FAILED_REQUEST_STATUS_CODES: frozenset[int] = frozenset(range(500, 600))
-#: Set on an exception this integration reported: a server's log record of it is not reported again.
-_REPORTED = "__sentry_feedback_starlette__"
 #: Set on the functions that replace Starlette's, so that they are replaced once.
 _PATCHED = "__sentry_feedback_patched__"
 _KINDS = ("http", "websocket", "lifespan")
@@ -135,10 +133,6 @@ class StarletteIntegration(Integration):
             try:
                 if _integration_of(client.integrations, None) is not self:
                     return event  # both integrations are enabled: the other one's processor does this
-                record = hint.get("log_record")
-                exc_info = getattr(record, "exc_info", None)
-                if isinstance(exc_info, tuple) and len(exc_info) == 3 and getattr(exc_info[1], _REPORTED, False):
-                    return None  # uvicorn's "Exception in ASGI application" record: reported already
                 if client.options.send_default_pii:
                     _add_authenticated_user(event)
             except Exception:
@@ -249,10 +243,8 @@ async def _run(
 
 
 def _capture_unhandled(error: BaseException) -> None:
-    """Capture ``error`` (once, whoever saw it first) and mark it for the server's log record."""
+    """Capture ``error`` (once, whoever saw it first); the server's log record of it is no second event."""
     capture_unhandled(error, MECHANISM)
-    with contextlib.suppress(Exception):  # exceptions with __slots__ cannot be marked
-        setattr(error, _REPORTED, True)
 
 
 # -- errors: before the 500 handler, and HTTPExceptions with a failed status -------------------------
@@ -356,9 +348,9 @@ def _report_failed_request(error: BaseException) -> None:
         if integration is None or error.status_code not in integration.failed_request_status_codes:
             return
         get_client().capture_exception(error, handled=True, mechanism_type=MECHANISM)
-        for mark in (_MARK, _REPORTED):
-            with contextlib.suppress(Exception):  # exceptions with __slots__ cannot be marked
-                setattr(error, mark, True)
+        mark_reported(error)
+        with contextlib.suppress(Exception):  # exceptions with __slots__ cannot be marked
+            setattr(error, _MARK, True)
     except Exception:
         logger.exception("could not report an HTTPException")
 

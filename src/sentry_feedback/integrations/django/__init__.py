@@ -10,7 +10,6 @@ integration is set up (and never declares a dependency on it).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
 import logging
@@ -27,7 +26,6 @@ from ..logging import ignore_logger
 from ._routes import route_of, view_path
 
 if TYPE_CHECKING:
-    from ..._client import Client
     from ..._types import Event, Hint
 
 __all__ = ["DjangoIntegration"]
@@ -36,8 +34,6 @@ logger = logging.getLogger("sentry_feedback")
 
 TransactionStyle = Literal["url", "function_name"]
 
-#: Set on an exception reported from ``got_request_exception``: Django logs it right after.
-_DJANGO_MARK = "__sentry_feedback_django__"
 #: Set on the Django methods once they are wrapped.
 _PATCHED = "__sentry_feedback_patched__"
 _SIGNAL_UID = "sentry_feedback.integrations.django"
@@ -103,18 +99,6 @@ class DjangoIntegration(Integration):
         _patch(base, "get_response", _wrap_get_response)
         _patch(base, "get_response_async", _wrap_get_response_async)
         _patch(base, "resolve_request", _wrap_resolve_request)
-
-    def setup(self, client: Client) -> None:
-        """Register the client's event processor (drops Django's record of an error reported already)."""
-
-        def process(event: Event, hint: Hint) -> Event | None:
-            record = hint.get("log_record")
-            exc_info = getattr(record, "exc_info", None)
-            if isinstance(exc_info, tuple) and len(exc_info) == 3 and getattr(exc_info[1], _DJANGO_MARK, False):
-                return None  # "Internal Server Error: /path" of django.request: reported from the signal already
-            return event
-
-        client.add_event_processor(process)
 
 
 def _integration() -> DjangoIntegration | None:
@@ -286,11 +270,9 @@ def _got_request_exception(sender: object, request: object = None, **extra: obje
     """Capture the exception Django is about to answer with a 500 (it is the one being handled)."""
     try:
         error = sys.exc_info()[1]
-        if error is None or getattr(error, _DJANGO_MARK, False) or _integration() is None:
+        if error is None or _integration() is None:
             return
-        capture_unhandled(error, "django")
-        with contextlib.suppress(AttributeError, TypeError):  # exceptions with __slots__ cannot be marked
-            setattr(error, _DJANGO_MARK, True)
+        capture_unhandled(error, "django")  # once; the django.request record of it is no second event
     except Exception:  # a receiver that raises would break Django's error handling
         logger.exception("could not capture the exception of a Django request")
 
