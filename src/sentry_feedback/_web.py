@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from http import HTTPStatus
-from typing import Generic, NamedTuple, TypeVar, get_args
+from typing import ClassVar, Generic, NamedTuple, TypeVar, get_args
 
 from . import _context
 from ._context import get_client, get_current_scope, get_isolation_scope, use_isolation_scope, use_scope
@@ -36,6 +36,7 @@ from ._request_data import (
 from ._scope import Scope
 from ._tracing import PropagationContext, propagation_context_from_headers
 from ._types import Event, Hint
+from .integrations import Integration
 from .integrations.dedupe import _MARK
 from .integrations.logging import mark_reported
 
@@ -76,6 +77,34 @@ class WebMiddleware(Generic[App]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.app!r})"
+
+
+class FrameworkIntegration(Integration):
+    """What the web framework integrations share: the transaction style and the middleware's options.
+
+    ``transaction_style`` is one of the subclass's ``transaction_styles`` (``"url"``, the
+    route, is every framework's default); ``use_x_forwarded_for`` and
+    ``max_request_body_size`` are :class:`WebMiddleware`'s. A wrong option raises
+    ``TypeError`` or ``ValueError``.
+    """
+
+    #: The values ``transaction_style`` takes.
+    transaction_styles: ClassVar[tuple[str, ...]] = ("url",)
+
+    def __init__(
+        self,
+        *,
+        transaction_style: str = "url",
+        use_x_forwarded_for: bool = False,
+        max_request_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    ) -> None:
+        check_options(use_x_forwarded_for, max_request_body_size, transaction_style, self.transaction_styles)
+        #: How transactions are named: ``"url"`` (the route) or the framework's other style.
+        self.transaction_style = transaction_style
+        #: Whether the client's IP comes from ``X-Forwarded-For``.
+        self.use_x_forwarded_for = use_x_forwarded_for
+        #: The largest request body kept for events, in bytes.
+        self.max_request_body_size = max_request_body_size
 
 
 class _Kept(NamedTuple):

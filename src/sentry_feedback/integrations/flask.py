@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._context import get_client
-from .._request_data import DEFAULT_MAX_BODY_SIZE
-from .._web import active_request, capture_unhandled, check_options
-from . import Integration
+from .._web import FrameworkIntegration, active_request, capture_unhandled
 from .logging import ignore_logger
 
 if TYPE_CHECKING:
@@ -30,13 +28,12 @@ __all__ = ["FlaskIntegration"]
 
 logger = logging.getLogger("sentry_feedback")
 
-TransactionStyle = Literal["url", "endpoint"]
 
 #: Set on ``Flask.__call__`` once it is wrapped.
 _PATCHED = "__sentry_feedback_patched__"
 
 
-class FlaskIntegration(Integration):
+class FlaskIntegration(FrameworkIntegration):
     """Every Flask application runs in the WSGI middleware, with Flask's route and errors.
 
     * ``Flask.__call__`` is wrapped once per process: each request of every application
@@ -64,17 +61,7 @@ class FlaskIntegration(Integration):
     identifier: ClassVar[str] = "flask"
     patches: ClassVar[str | None] = "flask"
 
-    def __init__(
-        self,
-        *,
-        transaction_style: TransactionStyle = "url",
-        use_x_forwarded_for: bool = False,
-        max_request_body_size: int = DEFAULT_MAX_BODY_SIZE,
-    ) -> None:
-        check_options(use_x_forwarded_for, max_request_body_size, transaction_style, ("url", "endpoint"))
-        self.transaction_style: TransactionStyle = transaction_style
-        self.use_x_forwarded_for = use_x_forwarded_for
-        self.max_request_body_size = max_request_body_size
+    transaction_styles: ClassVar[tuple[str, ...]] = ("url", "endpoint")
 
     def setup_once(self) -> None:
         """Wrap ``Flask.__call__``, connect to Flask's signals, ignore the ``werkzeug`` logger."""

@@ -18,11 +18,11 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from .._context import get_client
 from .._request_data import DEFAULT_MAX_BODY_SIZE, transaction_from_path
-from .._web import RequestScope, active_request, capture_unhandled, check_options
+from .._web import FrameworkIntegration, RequestScope, active_request, capture_unhandled
 from ..asgi import Receive, Send, SentryAsgiMiddleware
 from . import Integration
 from .dedupe import _MARK
@@ -36,7 +36,6 @@ __all__ = ["StarletteIntegration"]
 
 logger = logging.getLogger("sentry_feedback")
 
-TransactionStyle = Literal["url", "endpoint"]
 Scope = MutableMapping[str, Any]
 
 #: The mechanism of the errors both integrations capture (as sentry-python reports FastAPI's errors too).
@@ -64,7 +63,7 @@ class _Handling(NamedTuple):
 _handling: ContextVar[_Handling | None] = ContextVar("sentry_feedback.starlette_request", default=None)
 
 
-class StarletteIntegration(Integration):
+class StarletteIntegration(FrameworkIntegration):
     """Every Starlette (and FastAPI) application runs in the ASGI middleware, with its routes and errors.
 
     * ``Starlette.__call__`` is wrapped once per process: each request, websocket connection
@@ -97,21 +96,21 @@ class StarletteIntegration(Integration):
     identifier: ClassVar[str] = "starlette"
     patches: ClassVar[str | None] = "starlette"
 
+    transaction_styles: ClassVar[tuple[str, ...]] = ("url", "endpoint")
+
     def __init__(
         self,
         *,
-        transaction_style: TransactionStyle = "url",
+        transaction_style: str = "url",
         use_x_forwarded_for: bool = False,
         max_request_body_size: int = DEFAULT_MAX_BODY_SIZE,
         failed_request_status_codes: Iterable[int] = DEFAULT_FAILED_REQUEST_STATUS_CODES,
     ) -> None:
-        check_options(use_x_forwarded_for, max_request_body_size, transaction_style, ("url", "endpoint"))
-        #: ``"url"`` (the route's path) or ``"endpoint"`` (the endpoint's dotted name).
-        self.transaction_style: TransactionStyle = transaction_style
-        #: Whether the client's IP comes from ``X-Forwarded-For``.
-        self.use_x_forwarded_for = use_x_forwarded_for
-        #: The largest request body kept for events, in bytes.
-        self.max_request_body_size = max_request_body_size
+        super().__init__(
+            transaction_style=transaction_style,
+            use_x_forwarded_for=use_x_forwarded_for,
+            max_request_body_size=max_request_body_size,
+        )
         #: The statuses of the ``HTTPException`` s reported although a handler answers them.
         self.failed_request_status_codes = _status_codes(failed_request_status_codes)
 

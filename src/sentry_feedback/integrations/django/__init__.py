@@ -16,12 +16,11 @@ import logging
 import sys
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..._context import get_client
-from ..._request_data import DEFAULT_MAX_BODY_SIZE, BodyRecorder, client_ip, from_wsgi_environ
-from ..._web import RequestScope, active_request, capture_unhandled, check_options
-from .. import Integration
+from ..._request_data import BodyRecorder, client_ip, from_wsgi_environ
+from ..._web import FrameworkIntegration, RequestScope, active_request, capture_unhandled
 from ..logging import ignore_logger
 from ._routes import route_of, view_path
 
@@ -32,14 +31,13 @@ __all__ = ["DjangoIntegration"]
 
 logger = logging.getLogger("sentry_feedback")
 
-TransactionStyle = Literal["url", "function_name"]
 
 #: Set on the Django methods once they are wrapped.
 _PATCHED = "__sentry_feedback_patched__"
 _SIGNAL_UID = "sentry_feedback.integrations.django"
 
 
-class DjangoIntegration(Integration):
+class DjangoIntegration(FrameworkIntegration):
     """Every Django request runs in the WSGI or ASGI middleware, with Django's route, errors and user.
 
     * ``WSGIHandler.__call__`` and ``ASGIHandler.__call__`` are wrapped once per process:
@@ -73,17 +71,7 @@ class DjangoIntegration(Integration):
     identifier: ClassVar[str] = "django"
     patches: ClassVar[str | None] = "django"
 
-    def __init__(
-        self,
-        *,
-        transaction_style: TransactionStyle = "url",
-        use_x_forwarded_for: bool = False,
-        max_request_body_size: int = DEFAULT_MAX_BODY_SIZE,
-    ) -> None:
-        check_options(use_x_forwarded_for, max_request_body_size, transaction_style, ("url", "function_name"))
-        self.transaction_style: TransactionStyle = transaction_style
-        self.use_x_forwarded_for = use_x_forwarded_for
-        self.max_request_body_size = max_request_body_size
+    transaction_styles: ClassVar[tuple[str, ...]] = ("url", "function_name")
 
     def setup_once(self) -> None:
         """Wrap Django's request handlers, connect to ``got_request_exception``, ignore ``django.server``."""
