@@ -137,6 +137,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._proxy._closed(upstream)
 
     def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return self._read_chunked()
         remaining = int(self.headers.get("Content-Length") or 0)
         chunks = []
         while remaining > 0:
@@ -145,6 +147,28 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ConnectionError("client closed mid-body")
             chunks.append(chunk)
             remaining -= len(chunk)
+        return b"".join(chunks)
+
+    def _read_chunked(self) -> bytes:
+        chunks = []
+        while True:
+            size = int(self.rfile.readline(1024).split(b";")[0], 16)
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b""):  # trailers, up to the empty line
+                    pass
+                return b"".join(chunks)
+            chunk = self._read_exactly(size)
+            self._read_exactly(2)  # CRLF
+            chunks.append(chunk)
+
+    def _read_exactly(self, size: int) -> bytes:
+        chunks = []
+        while size > 0:
+            chunk = self.rfile.read(size)
+            if not chunk:
+                raise ConnectionError("client closed mid-body")
+            chunks.append(chunk)
+            size -= len(chunk)
         return b"".join(chunks)
 
     def _forward(self) -> None:

@@ -270,6 +270,26 @@ def test_https_dsn_tunnels_through_https_proxy_option(
     assert client.client_reports.totals() == {}
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_streamed_envelope_goes_through_the_proxy(
+    http_receiver: LocalReceiver,
+    https_receiver: LocalReceiver,
+    proxy: ProxyServer,
+    ca_pem: str,
+    scheme: str,
+    tmp_path: Path,
+) -> None:
+    """A large attachment, sent with chunked transfer encoding, forwarded (http) or tunnelled (https)."""
+    receiver = http_receiver if scheme == "http" else https_receiver
+    data = os.urandom(3 * 1024 * 1024)
+    (tmp_path / "big.bin").write_bytes(data)
+    client = init(receiver.dsn, ca_certs=ca_pem, http_proxy=proxy.url())
+    event_id = sf.send_feedback("large", attachments=[sf.Attachment(path=str(tmp_path / "big.bin"))], timeout=30)
+    assert [a.data for a in receiver.store.list_attachments(event_id)] == [data]
+    assert (proxy.forwarded != [], proxy.tunnels != []) == ((True, False) if scheme == "http" else (False, True))
+    assert client.client_reports.totals() == {}
+
+
 def test_https_dsn_falls_back_to_http_proxy_option(
     https_receiver: LocalReceiver, proxy: ProxyServer, ca_pem: str
 ) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import io
 import os
 import stat
+from collections.abc import Iterator
 from typing import Protocol, cast
 
 from ._client_reports import DiscardReason
@@ -186,20 +187,8 @@ class Attachment:
             error = self._error
             raise AttachmentReadError(str(error), reason=error.reason, quantity=error.quantity) from error.__cause__
         assert self.path is not None
+        fd, info = _open_regular(self.path)
         try:
-            fd = os.open(self.path, _OPEN_FLAGS)
-        except OSError as exc:
-            raise AttachmentReadError(
-                f"cannot open {self.path!r}: {exc.strerror or exc}", reason=DiscardReason.INTERNAL_SDK_ERROR, quantity=1
-            ) from exc
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise AttachmentReadError(
-                    f"{self.path!r} is not a regular file ({_file_kind(info.st_mode)})",
-                    reason=DiscardReason.INVALID,
-                    quantity=1,
-                )
             if limit is not None and info.st_size > limit:
                 raise _too_large(info.st_size, limit)
             expected = info.st_size if limit is None else min(info.st_size, limit)
@@ -215,6 +204,26 @@ class Attachment:
         finally:
             if fd >= 0:
                 os.close(fd)
+
+    def _contents(self, limit: int | None = None) -> bytes | FileRegion:
+        """What to send: the bytes, or for a large file a :class:`FileRegion` read only while it is sent.
+
+        A file up to :data:`BLOCK` bytes (or one whose size the system does not know, such
+        as a ``/proc`` file) is read now, like :meth:`read`. A larger one is opened and
+        checked now, not read: its size now is what is sent (what the file gains later is
+        not; a file that shrinks before it is read fails then). Raises
+        :class:`~sentry_feedback.exceptions.AttachmentReadError` like :meth:`read`.
+        """
+        if self.path is None:
+            return self.read(limit)
+        fd, info = _open_regular(self.path)
+        if info.st_size <= BLOCK:
+            os.close(fd)
+            return self.read(limit)
+        os.close(fd)
+        if limit is not None and info.st_size > limit:
+            raise _too_large(info.st_size, limit)
+        return FileRegion(self.path, 0, info.st_size)
 
     def size(self) -> int:
         """Size in bytes without reading the file; 0 when a path is not a regular file or cannot be inspected."""
@@ -461,3 +470,80 @@ def _file_kind(mode: int) -> str:
         if test(mode):
             return kind
     return "not a file"
+
+
+def _open_regular(path: str) -> tuple[int, os.stat_result]:
+    """A descriptor of ``path`` opened without blocking, and its status; only a regular file is accepted."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        raise AttachmentReadError(
+            f"cannot open {path!r}: {exc.strerror or exc}", reason=DiscardReason.INTERNAL_SDK_ERROR, quantity=1
+        ) from exc
+    try:
+        info = os.fstat(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise AttachmentReadError(
+            f"cannot read {path!r}: {exc.strerror or exc}", reason=DiscardReason.INTERNAL_SDK_ERROR, quantity=1
+        ) from exc
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise AttachmentReadError(
+            f"{path!r} is not a regular file ({_file_kind(info.st_mode)})", reason=DiscardReason.INVALID, quantity=1
+        )
+    return fd, info
+
+
+#: Bytes read from a file at a time while it is written out.
+BLOCK = 256 * 1024
+
+
+class FileRegion:
+    """``length`` bytes of the file at ``path`` from ``offset``: a payload read block by block when written.
+
+    An attachment given as a path becomes one when its envelope is prepared, and so does a
+    large item of an envelope read back from the offline cache; either way the payload is
+    never held in memory whole.
+    """
+
+    __slots__ = ("length", "offset", "path")
+
+    def __init__(self, path: str, offset: int, length: int) -> None:
+        self.path = path
+        self.offset = offset
+        self.length = length
+
+    def blocks(self, size: int = BLOCK) -> Iterator[bytes]:
+        """The bytes in blocks of at most ``size``; :class:`AttachmentReadError` if the file is gone or shorter."""
+        fd, _ = _open_regular(self.path)
+        try:
+            if self.offset:
+                os.lseek(fd, self.offset, os.SEEK_SET)
+            left = self.length
+            while left > 0:
+                try:
+                    block = os.read(fd, min(size, left))
+                except OSError as exc:
+                    raise AttachmentReadError(
+                        f"cannot read {self.path!r}: {exc.strerror or exc}",
+                        reason=DiscardReason.INTERNAL_SDK_ERROR,
+                        quantity=self.length,
+                    ) from exc
+                if not block:
+                    raise AttachmentReadError(
+                        f"{self.path!r} became shorter while it was sent ({self.length - left} of {self.length} bytes)",
+                        reason=DiscardReason.INTERNAL_SDK_ERROR,
+                        quantity=self.length,
+                    )
+                left -= len(block)
+                yield block
+        finally:
+            os.close(fd)
+
+    def read(self) -> bytes:
+        """All the bytes at once (for callers that want the whole payload in memory)."""
+        return b"".join(self.blocks())
+
+    def __repr__(self) -> str:
+        return f"FileRegion({self.path!r}, offset={self.offset}, length={self.length})"

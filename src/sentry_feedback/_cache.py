@@ -65,8 +65,11 @@ class EnvelopeCache:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def store(self, data: bytes, *, make_room: bool = True, sync: bool = True) -> CachedEnvelope:
-        """Write ``data`` as a new file claimed by this process; raises ``OSError`` when it cannot.
+    def store(self, data: bytes | Envelope, *, make_room: bool = True, sync: bool = True) -> CachedEnvelope:
+        """Write ``data`` (an envelope is written block by block) as a new file claimed by this process.
+
+        Raises ``OSError`` when it cannot, and ``PayloadReadError`` when an attachment of the
+        envelope cannot be read (nothing is left behind then).
 
         With ``make_room`` the oldest files are evicted first while the cache is full.
         Without ``sync`` the file survives the process being killed but not a power loss
@@ -81,23 +84,27 @@ class EnvelopeCache:
         self._write(claimed, data, sync=sync)
         return CachedEnvelope(claimed, free_path)
 
-    def rewrite(self, cached: CachedEnvelope, data: bytes) -> CachedEnvelope:
+    def rewrite(self, cached: CachedEnvelope, data: bytes | Envelope) -> CachedEnvelope:
         """Replace the content of a file this process has claimed, atomically (and synced)."""
         self._write(cached.path, data, sync=True)
         return cached
 
-    def _write(self, path: str, data: bytes, *, sync: bool) -> None:
+    def _write(self, path: str, data: bytes | Envelope, *, sync: bool) -> None:
         """Write ``path`` whole: a temporary file renamed over it, so a crash leaves the old or the new."""
         name = os.path.basename(path).split(SUFFIX)[0] + SUFFIX
         tmp = os.path.join(self.directory, f".{name}.{os.getpid()}{TMP}")
         try:
             with open(tmp, "wb") as fh:
-                fh.write(data)
+                if isinstance(data, Envelope):
+                    for chunk in data.chunks():
+                        fh.write(chunk)
+                else:
+                    fh.write(data)
                 fh.flush()
                 if sync:
                     os.fsync(fh.fileno())
             os.replace(tmp, path)
-        except OSError:
+        except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
@@ -141,12 +148,16 @@ class EnvelopeCache:
         for name in [n for n in names if n.endswith(SUFFIX)][:excess]:
             path = os.path.join(self.directory, name)
             try:
-                with open(path, "rb") as fh:
-                    data = fh.read()
-                os.unlink(path)
+                envelope: Envelope | None = Envelope.parse_file(path)  # large payloads are not read
             except OSError:
                 continue  # claimed meanwhile by another process
-            self._count(data, DiscardReason.CACHE_OVERFLOW)
+            except Exception:
+                envelope = None
+            try:
+                os.unlink(path)
+            except OSError:
+                continue
+            self._count(envelope, DiscardReason.CACHE_OVERFLOW)
             logger.warning("offline cache is full (%d files); dropped the oldest envelope", self.max_items)
 
     # -- claiming -------------------------------------------------------------------------------
@@ -205,11 +216,13 @@ class EnvelopeCache:
         return CachedEnvelope(claimed, free_path)
 
     def read(self, cached: CachedEnvelope) -> Envelope | None:
-        """The claimed envelope; a file that is not one is moved to ``corrupt/`` and counted."""
+        """The claimed envelope; a file that is not one is moved to ``corrupt/`` and counted.
+
+        Large payloads are not read now: they stay in the file, read while the envelope is
+        sent (the file keeps its claimed name meanwhile).
+        """
         try:
-            with open(cached.path, "rb") as fh:
-                data = fh.read()
-            return Envelope.parse(data)
+            return Envelope.parse_file(cached.path)
         except Exception as exc:
             logger.error("cached envelope %s is unreadable (%s); moved aside", os.path.basename(cached.path), exc)
             self._recorder.record(DiscardReason.INTERNAL_SDK_ERROR, "default")
@@ -234,10 +247,8 @@ class EnvelopeCache:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(cached.path)
 
-    def _count(self, data: bytes, reason: str) -> None:
-        try:
-            envelope = Envelope.parse(data)
-        except Exception:
+    def _count(self, envelope: Envelope | None, reason: str) -> None:
+        if envelope is None:
             self._recorder.record(reason, "default")
             return
         for item in envelope.items:

@@ -12,12 +12,13 @@ import enum
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from ._cache import CachedEnvelope, EnvelopeCache
 from ._client_reports import ClientReportRecorder, DiscardReason
-from ._envelope import Envelope, EnvelopeItem
+from ._envelope import Envelope, EnvelopeItem, PayloadReadError
 from ._ratelimit import RateLimiter
 from ._spotlight import SpotlightSender
 from ._transport import OK, Transport, TransportResponse
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["DeliveryTicket", "Dispatcher", "record_dropped_items"]
 
 logger = logging.getLogger("sentry_feedback")
+_T = TypeVar("_T")
 
 #: Item types that carry an event; their attachments are dropped with them.
 EVENT_ITEM_TYPES = frozenset({"event", "feedback", "transaction"})
@@ -204,8 +206,11 @@ class Dispatcher:
         cache = self._cache
         if cache is None or self._worker.closed or self._worker.on_its_thread():
             return True
-        while cache.free_count():
+        while True:
             with self._drain_progress:
+                # A step in progress holds its file claimed: not free, not done either.
+                if not (self._draining or cache.free_count()):
+                    return True
                 backing_off = self._server_answers is False or self._drain_failures or self._rate_limit_pause() > 0
                 if backing_off and not self._draining:  # (a step in progress: its outcome decides)
                     return True
@@ -216,7 +221,6 @@ class Dispatcher:
                     self._drain_scheduled = True
                     self._worker.submit_later(_Task(None, kind="drain"), 0.0, background=True)
                 self._drain_progress.wait(min(remaining, _CACHE_POLL))
-        return True
 
     def retire(self) -> None:
         """Refuse new envelopes but keep sending what is queued (a newer client took over).
@@ -284,12 +288,16 @@ class Dispatcher:
             return
         if self._cache is not None:
             try:
-                cached = task.cached
-                if cached is None or not task.cached_complete:
-                    data = Envelope(envelope.headers, self._materialize(envelope.items)).serialize()
-                    cached = self._cache.store(data) if cached is None else self._cache.rewrite(cached, data)
+                early = task.cached
+                cached = early
+                if early is None or not task.cached_complete:
+                    data = Envelope(envelope.headers, self._materialize(envelope.items))
+                    cached, _ = self._readable(
+                        data, lambda env: self._cache_store(env) if early is None else self._cache_rewrite(early, env)
+                    )
                 # Written at capture (claimed by us: free it), or released before its retry was
                 # scheduled (then this does nothing): the next start sends it.
+                assert cached is not None
                 self._cache.release(cached)
                 return
             except Exception:
@@ -308,7 +316,7 @@ class Dispatcher:
         if report is None:
             return
         try:
-            data = Envelope({}, [EnvelopeItem.from_json("client_report", report)]).serialize()
+            data = Envelope({}, [EnvelopeItem.from_json("client_report", report)])
             self._cache.release(self._cache.store(data, make_room=False))
         except OSError:
             self.recorder.restore(report)
@@ -389,9 +397,9 @@ class Dispatcher:
             else:
                 # What goes out differs from what capture wrote: swap the file in one rename,
                 # so that a crash leaves one or the other, never neither nor both.
-                cached = self._rewrite(early, outgoing)
+                cached, outgoing = self._rewrite(early, outgoing)
         else:
-            cached = self._persist(outgoing)
+            cached, outgoing = self._persist(outgoing)
         self._send(outgoing, ticket, 1, cached)
         if self._spotlight is not None:
             self._spotlight.send(outgoing)
@@ -423,30 +431,55 @@ class Dispatcher:
             items.append(EnvelopeItem.from_json("client_report", lost))
         try:
             assert self._cache is not None
-            cached = self._cache.store(Envelope(envelope.headers, items).serialize(), make_room=False, sync=False)
+            cached = self._cache.store(Envelope(envelope.headers, items), make_room=False, sync=False)
         except Exception:
             logger.debug("could not write envelope %s to the cache early", envelope.event_id, exc_info=True)
             return None, True
         return cached, not left_out
 
-    def _rewrite(self, early: CachedEnvelope, envelope: Envelope) -> CachedEnvelope:
+    def _rewrite(self, early: CachedEnvelope, envelope: Envelope) -> tuple[CachedEnvelope, Envelope]:
         """Replace the file written at capture by what is sent now (see :meth:`_persist_early`)."""
         assert self._cache is not None
         try:
-            return self._cache.rewrite(early, envelope.serialize())
+            return self._readable(envelope, lambda env: self._cache_rewrite(early, env))
         except OSError as exc:
             logger.warning("could not update envelope %s in the cache (%s)", envelope.event_id, exc)
-            return early
+            return early, envelope
 
-    def _persist(self, envelope: Envelope) -> CachedEnvelope | None:
+    def _persist(self, envelope: Envelope) -> tuple[CachedEnvelope | None, Envelope]:
         """Write ``envelope`` to the offline cache (claimed by us) before sending it."""
         if self._cache is None:
-            return None
+            return None, envelope
         try:
-            return self._cache.store(envelope.serialize())
+            return self._readable(envelope, self._cache_store)
         except OSError as exc:
             logger.warning("could not write envelope %s to the cache (%s); sending anyway", envelope.event_id, exc)
-            return None
+            return None, envelope
+
+    def _cache_store(self, envelope: Envelope) -> CachedEnvelope:
+        assert self._cache is not None
+        return self._cache.store(envelope)
+
+    def _cache_rewrite(self, cached: CachedEnvelope, envelope: Envelope) -> CachedEnvelope:
+        assert self._cache is not None
+        return self._cache.rewrite(cached, envelope)
+
+    def _readable(self, envelope: Envelope, write: Callable[[Envelope], _T]) -> tuple[_T, Envelope]:
+        """``write(envelope)``; a file that cannot be read meanwhile is counted, left out, and it runs again.
+
+        Returns what ``write`` returned and the envelope it wrote.
+        """
+        while True:
+            try:
+                return write(envelope), envelope
+            except PayloadReadError as exc:
+                envelope = self._without_unreadable(envelope, exc)
+
+    def _without_unreadable(self, envelope: Envelope, exc: PayloadReadError) -> Envelope:
+        """``envelope`` without the item whose file could not be read while it was written (counted)."""
+        error = exc.error
+        self._drop_attachment(exc.item, error.reason, str(error), error.quantity)
+        return Envelope(envelope.headers, [item for item in envelope.items if item is not exc.item])
 
     def _retry_send(self, task: _Task, ticket: DeliveryTicket) -> None:
         envelope = task.envelope
@@ -511,26 +544,35 @@ class Dispatcher:
         items = list(envelope.items)
         if report is not None:
             items.append(EnvelopeItem.from_json("client_report", report))
-        outgoing = Envelope({**envelope.headers, "sent_at": rfc3339_now()}, items)
-        try:
-            response = self.transport.send(outgoing) or OK
-        except TransportError as exc:
-            self._server_answers = False
-            if report is not None:
-                self.recorder.restore(report)
-            self._network_failure(envelope, ticket, attempt, cached, exc)
-            return _Sent.NETWORK
-        except BaseException as exc:  # a custom transport's SystemExit too: the worker goes on
-            logger.exception("transport failed to send envelope %s", event_id)
-            self._failed(envelope, report, DiscardReason.INTERNAL_SDK_ERROR)
-            if cached is not None and self._cache is not None:
-                self._cache.remove(cached)
-            ticket.resolve(
-                FeedbackDroppedError(
-                    f"transport error: {exc}", reason=DiscardReason.INTERNAL_SDK_ERROR, event_id=event_id
+        while True:
+            outgoing = Envelope({**envelope.headers, "sent_at": rfc3339_now()}, items)
+            try:
+                response = self.transport.send(outgoing) or OK
+                break
+            except PayloadReadError as exc:
+                # A file became unreadable while it was sent: the request was abandoned. Send
+                # again at once without it, the cache file rewritten to match.
+                envelope = self._without_unreadable(envelope, exc)
+                items = [item for item in items if item is not exc.item]
+                if cached is not None:
+                    cached, envelope = self._rewrite(cached, envelope)
+            except TransportError as exc:
+                self._server_answers = False
+                if report is not None:
+                    self.recorder.restore(report)
+                self._network_failure(envelope, ticket, attempt, cached, exc)
+                return _Sent.NETWORK
+            except BaseException as exc:  # a custom transport's SystemExit too: the worker goes on
+                logger.exception("transport failed to send envelope %s", event_id)
+                self._failed(envelope, report, DiscardReason.INTERNAL_SDK_ERROR)
+                if cached is not None and self._cache is not None:
+                    self._cache.remove(cached)
+                ticket.resolve(
+                    FeedbackDroppedError(
+                        f"transport error: {exc}", reason=DiscardReason.INTERNAL_SDK_ERROR, event_id=event_id
+                    )
                 )
-            )
-            return _Sent.FINAL
+                return _Sent.FINAL
         self._server_answers = True
         if cached is not None and self._cache is not None:
             self._cache.remove(cached)  # any answer is final
@@ -639,7 +681,7 @@ class Dispatcher:
             return _Sent.FINAL
         detail = response.detail
         if status == 413:
-            size = sum(len(item.payload) for item in envelope.items)
+            size = sum(item.length for item in envelope.items)
             logger.error("envelope %s (about %d bytes) is too large for the server (413); dropped", event_id, size)
         else:
             logger.warning("server answered %d to envelope %s: %s", status, event_id, detail)

@@ -7,13 +7,13 @@ a newline, the payload bytes and a newline. Every item we write carries an expli
 
 from __future__ import annotations
 
-import io
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import IO, Any
 
 from . import _serialize
-from ._attachment import Attachment
+from ._attachment import BLOCK, Attachment, FileRegion
 from ._client_reports import DiscardReason
 from .exceptions import AttachmentReadError, EnvelopeParseError
 
@@ -48,9 +48,11 @@ class EnvelopeItem:
     Items made by the SDK are lazy: an event is serialized and an attachment file is
     read only when :attr:`payload` is first used, which happens on the background
     thread. :meth:`payload` may therefore raise ``OSError`` for an unreadable file.
+    A large file is never read whole: once :meth:`materialize` has checked it, its
+    bytes are read block by block while the envelope is written (:meth:`chunks`).
     """
 
-    __slots__ = ("_attachment", "_json", "_payload", "_prepare", "headers")
+    __slots__ = ("_attachment", "_json", "_payload", "_prepare", "_region", "headers")
 
     def __init__(
         self,
@@ -60,6 +62,7 @@ class EnvelopeItem:
         json_payload: Any = None,
         attachment: Attachment | None = None,
         prepare: Callable[[Any], None] | None = None,
+        region: FileRegion | None = None,
     ) -> None:
         if not isinstance(headers.get("type"), str):
             raise ValueError("an envelope item header needs a string 'type'")
@@ -68,6 +71,7 @@ class EnvelopeItem:
         self._json = json_payload
         self._attachment = attachment
         self._prepare = prepare
+        self._region = region
 
     @classmethod
     def from_json(
@@ -113,8 +117,10 @@ class EnvelopeItem:
 
     @property
     def payload(self) -> bytes:
-        """The payload bytes, serializing or reading them now if needed."""
+        """The payload bytes, serializing or reading them now if needed (a large file: all of it)."""
         if self._payload is None:
+            if self._region is not None:
+                return self._region.read()  # not kept: it can be as large as the file
             if self._attachment is not None:
                 self._payload = self._attachment.read()
             else:
@@ -122,23 +128,53 @@ class EnvelopeItem:
                 self._payload = _serialize.dumps(self._json)
         return self._payload
 
-    def materialize(self, limit: int | None = None) -> bytes:
-        """The payload, reading an attachment now with at most ``limit`` bytes accepted.
+    @property
+    def length(self) -> int:
+        """The payload's size in bytes (a large file is not read for it once :meth:`materialize` has run)."""
+        if self._payload is None and self._region is not None:
+            return self._region.length
+        return len(self.payload)
 
-        Raises :class:`~sentry_feedback.exceptions.AttachmentReadError` for an attachment
-        that cannot be read within the limit (a payload already in memory included).
-        """
-        if self._payload is None and self._attachment is not None:
-            self._payload = self._attachment.read(limit)
-            return self._payload
+    @property
+    def streamed(self) -> bool:
+        """Whether the payload is read from a file while it is written, rather than held in memory."""
+        return self._payload is None and self._region is not None
+
+    def chunks(self, block: int = BLOCK) -> Iterator[bytes | memoryview]:
+        """The payload in pieces of at most ``block`` bytes, a large file read as it goes."""
+        if self._payload is None and self._region is not None:
+            yield from self._region.blocks(block)
+            return
         payload = self.payload
-        if limit is not None and self.type == "attachment" and len(payload) > limit:
+        if len(payload) <= block:
+            yield payload
+            return
+        view = memoryview(payload)
+        for start in range(0, len(payload), block):
+            yield view[start : start + block]
+
+    def materialize(self, limit: int | None = None) -> None:
+        """Make the payload ready to write: serialize an event, check an attachment against ``limit``.
+
+        A small file is read now; a large one is opened and checked, and read only while the
+        envelope is written. Raises :class:`~sentry_feedback.exceptions.AttachmentReadError`
+        for an attachment that cannot be read within the limit (a payload already in memory
+        included).
+        """
+        if self._payload is None and self._region is None and self._attachment is not None:
+            contents = self._attachment._contents(limit)
+            if isinstance(contents, FileRegion):
+                self._region = contents
+            else:
+                self._payload = contents
+            return
+        size = self.length
+        if limit is not None and self.type == "attachment" and size > limit:
             raise AttachmentReadError(
-                f"larger than max_attachment_size ({len(payload)} > {limit} bytes)",
+                f"larger than max_attachment_size ({size} > {limit} bytes)",
                 reason=DiscardReason.INVALID,
-                quantity=len(payload),
+                quantity=size,
             )
-        return payload
 
     def quantity(self) -> int:
         """How much this item counts for in client reports: bytes for attachments (1 when unknown), else 1."""
@@ -146,6 +182,8 @@ class EnvelopeItem:
             return 1
         if self._payload is not None:
             return len(self._payload)
+        if self._region is not None:
+            return self._region.length
         if self._attachment is not None:
             return self._attachment.counted_size()
         return 0
@@ -195,18 +233,40 @@ class Envelope:
         """All items whose type is ``item_type``."""
         return [item for item in self.items if item.type == item_type]
 
+    def chunks(self, block: int = BLOCK) -> Iterator[bytes | memoryview]:
+        """The envelope's wire bytes in pieces of about ``block`` bytes, large files read as they go.
+
+        Headers and small payloads are gathered into one piece; a large payload is handed
+        out in slices (of the bytes in memory, or read from its file), so that the whole
+        envelope is never in memory at once. Lazy payloads are materialized; a file that
+        cannot be read raises :class:`~sentry_feedback.exceptions.AttachmentReadError`
+        (an ``OSError``) from the iteration, and :class:`PayloadReadError` says which item.
+        """
+        pending = bytearray(_serialize.dumps(self.headers))
+        for item in self.items:
+            try:
+                length = item.length
+                pending += b"\n"
+                pending += _serialize.dumps({**item.headers, "length": length})
+                pending += b"\n"
+                if not item.streamed and length <= block - len(pending):
+                    pending += item.payload
+                    continue
+                if pending:
+                    yield bytes(pending)
+                    pending.clear()
+                yield from item.chunks(block)
+            except AttachmentReadError as exc:
+                raise PayloadReadError(item, exc) from exc
+        pending += b"\n"
+        yield bytes(pending)
+
     def serialize(self) -> bytes:
         """The envelope's wire bytes. Lazy payloads are materialized (and may raise ``OSError``)."""
-        out = io.BytesIO()
-        out.write(_serialize.dumps(self.headers))
-        for item in self.items:
-            payload = item.payload
-            out.write(b"\n")
-            out.write(_serialize.dumps({**item.headers, "length": len(payload)}))
-            out.write(b"\n")
-            out.write(payload)
-        out.write(b"\n")
-        return out.getvalue()
+        try:
+            return b"".join(self.chunks())
+        except PayloadReadError as exc:
+            raise exc.error from None
 
     @classmethod
     def parse(cls, data: bytes, *, max_items: int | None = None) -> Envelope:
@@ -217,16 +277,30 @@ class Envelope:
         """
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise EnvelopeParseError("an envelope must be bytes")
-        buf = bytes(data)
-        end = _line_end(buf, 0)
-        headers = _json_object(buf[:end], "envelope header")
-        envelope = cls(headers)
+        return cls._parse(_InMemory(bytes(data)), max_items)
+
+    @classmethod
+    def parse_file(cls, path: str, *, inline: int = BLOCK, max_items: int | None = None) -> Envelope:
+        """Parse the envelope in the file at ``path`` like :meth:`parse`, without reading large payloads.
+
+        A payload of more than ``inline`` bytes stays in the file (a :class:`FileRegion`,
+        read while the envelope is written); the file must keep its content while the
+        envelope is in use. Raises :class:`EnvelopeParseError`, or ``OSError`` when the
+        file cannot be read.
+        """
+        with open(path, "rb") as fh:
+            return cls._parse(_InFile(fh, path, inline), max_items)
+
+    @classmethod
+    def _parse(cls, source: _InMemory | _InFile, max_items: int | None) -> Envelope:
+        size = source.size
+        line, end = source.line(0)
+        envelope = cls(_json_object(line, "envelope header"))
         pos = end + 1
-        while pos < len(buf):
-            end = _line_end(buf, pos)
-            line = buf[pos:end]
+        while pos < size:
+            line, end = source.line(pos)
             if not line.strip():
-                if buf[end:].strip():
+                if not source.blank_from(end):
                     raise EnvelopeParseError(f"empty item header at byte {pos}")
                 break
             if max_items is not None and len(envelope.items) >= max_items:
@@ -240,30 +314,108 @@ class Envelope:
             if length is not None:
                 if not isinstance(length, int) or isinstance(length, bool) or length < 0:
                     raise EnvelopeParseError(f"{item_type} item has an invalid length {length!r}")
-                if pos + length > len(buf):
+                if pos + length > size:
                     raise EnvelopeParseError(
-                        f"{item_type} item is truncated: length {length}, {max(len(buf) - pos, 0)} bytes left"
+                        f"{item_type} item is truncated: length {length}, {max(size - pos, 0)} bytes left"
                     )
-                payload = buf[pos : pos + length]
+                payload = source.payload(pos, length)
                 pos += length
-                if pos < len(buf):
-                    if buf[pos : pos + 1] != b"\n":
+                if pos < size:
+                    if source.byte(pos) != b"\n":
                         raise EnvelopeParseError(f"{item_type} item payload is longer than its length {length}")
                     pos += 1
             else:
-                end = _line_end(buf, pos)
-                payload = buf[pos:end]
+                payload, end = source.line(pos)
                 pos = end + 1
-            envelope.items.append(EnvelopeItem(item_headers, payload))
+            if isinstance(payload, FileRegion):
+                envelope.items.append(EnvelopeItem(item_headers, region=payload))
+            else:
+                envelope.items.append(EnvelopeItem(item_headers, payload))
         return envelope
 
     def __repr__(self) -> str:
         return f"Envelope(headers={self.headers!r}, items={self.items!r})"
 
 
-def _line_end(buf: bytes, start: int) -> int:
-    end = buf.find(b"\n", start)
-    return len(buf) if end == -1 else end
+class PayloadReadError(Exception):
+    """An item's payload could not be read while its envelope was written.
+
+    Deliberately not an ``OSError``: an HTTP library would take it for a network failure.
+    ``item`` is the item, ``error`` the :class:`AttachmentReadError` that says why.
+    """
+
+    def __init__(self, item: EnvelopeItem, error: AttachmentReadError) -> None:
+        super().__init__(str(error))
+        self.item = item
+        self.error = error
+
+
+class _InMemory:
+    """The bytes :meth:`Envelope._parse` reads, held in memory."""
+
+    __slots__ = ("buf", "size")
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.size = len(buf)
+
+    def line(self, start: int) -> tuple[bytes, int]:
+        """The line from ``start`` (without its newline) and where it ends."""
+        end = self.buf.find(b"\n", start)
+        end = self.size if end == -1 else end
+        return self.buf[start:end], end
+
+    def blank_from(self, start: int) -> bool:
+        """Whether only whitespace follows ``start``."""
+        return not self.buf[start:].strip()
+
+    def payload(self, start: int, length: int) -> bytes | FileRegion:
+        """``length`` bytes from ``start``."""
+        return self.buf[start : start + length]
+
+    def byte(self, at: int) -> bytes:
+        """The byte at ``at``."""
+        return self.buf[at : at + 1]
+
+
+class _InFile:
+    """The bytes :meth:`Envelope._parse` reads, from a file; large payloads are left in it."""
+
+    __slots__ = ("fh", "inline", "path", "size")
+
+    def __init__(self, fh: IO[bytes], path: str, inline: int) -> None:
+        self.fh = fh
+        self.path = path
+        self.inline = inline
+        self.size = os.fstat(fh.fileno()).st_size
+
+    def line(self, start: int) -> tuple[bytes, int]:
+        """The line from ``start`` (without its newline) and where it ends."""
+        self.fh.seek(start)
+        line = self.fh.readline()
+        if line.endswith(b"\n"):
+            line = line[:-1]
+        return line, start + len(line)
+
+    def blank_from(self, start: int) -> bool:
+        """Whether only whitespace follows ``start``."""
+        self.fh.seek(start)
+        while block := self.fh.read(BLOCK):
+            if block.strip():
+                return False
+        return True
+
+    def payload(self, start: int, length: int) -> bytes | FileRegion:
+        """``length`` bytes from ``start``; more than ``inline`` stay in the file."""
+        if length > self.inline:
+            return FileRegion(self.path, start, length)
+        self.fh.seek(start)
+        return self.fh.read(length)
+
+    def byte(self, at: int) -> bytes:
+        """The byte at ``at``."""
+        self.fh.seek(at)
+        return self.fh.read(1)
 
 
 def _json_object(line: bytes, what: str) -> dict[str, Any]:

@@ -41,6 +41,12 @@ class Exchange:
         self.connection: Any = None
         self.fired = False
 
+    def extend(self, seconds: float) -> None:
+        """Move the deadline to ``seconds`` from now, if that is later (progress while a body streams)."""
+        deadline = time.monotonic() + seconds
+        if deadline > self.deadline:
+            self.deadline = deadline
+
 
 def attach_connection(connection: object) -> None:
     """Called by a watched connection when it starts a request on this thread."""

@@ -182,6 +182,10 @@ class _Head:
         self.headers = headers  # lower-case names
 
     @property
+    def chunked(self) -> bool:
+        return self.headers.get("transfer-encoding", "").lower() == "chunked"
+
+    @property
     def content_length(self) -> int:
         try:
             return max(int(self.headers.get("content-length", "0")), 0)
@@ -239,6 +243,37 @@ class _Connection:
                 return None
         data, self._buffer = self._buffer[:size], self._buffer[size:]
         return data
+
+    def read_body(self, head: _Head) -> bytes | None:
+        """The request body, framed by ``Content-Length`` or chunked; ``None`` when it does not come whole."""
+        if not head.chunked:
+            return self.read_exact(head.content_length)
+        body = bytearray()
+        while True:
+            size_line = self.read_line()
+            if size_line is None:
+                return None
+            try:
+                size = int(size_line.split(b";")[0], 16)
+            except ValueError:
+                return None
+            if size == 0:
+                while self.read_line() not in (b"", None):  # trailers, up to the empty line
+                    pass
+                return bytes(body)
+            data = self.read_exact(size + 2)
+            if data is None:
+                return None
+            body += data[:-2]
+
+    def read_line(self) -> bytes | None:
+        """The next CRLF-terminated line without its CRLF, or ``None`` when it does not come."""
+        deadline = time.monotonic() + IO_TIMEOUT
+        while b"\r\n" not in self._buffer:
+            if len(self._buffer) > MAX_HEAD or not self._recv(deadline):
+                return None
+        line, _, self._buffer = self._buffer.partition(b"\r\n")
+        return line
 
     def send(self, data: bytes) -> bool:
         """Write all of ``data`` (bounded by IO_TIMEOUT); ``False`` when the client went away."""
@@ -437,7 +472,7 @@ class FaultServer:
             conn.reset()
             return False
         if isinstance(fault, ResetMidBody):
-            conn.read_exact(head.content_length // 2)
+            conn.read_exact(64 * 1024 if head.chunked else head.content_length // 2)
             self._record(fault)
             conn.reset()
             return False
@@ -445,7 +480,7 @@ class FaultServer:
             self._record(fault)
             self._stop.wait()  # hold the socket, unanswered, until the server stops
             return False
-        body = conn.read_exact(head.content_length)
+        body = conn.read_body(head)
         if body is None:
             return False
         envelope = _parse(head, body)
