@@ -21,6 +21,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from . import _journal, _random
 from ._client_reports import ClientReportRecorder, DiscardReason
 from ._envelope import Envelope
 
@@ -62,23 +63,82 @@ class EnvelopeCache:
         self._recorder = recorder
         self._counter = 0
         os.makedirs(self.directory, exist_ok=True)
+        self._journal = _journal.Journal(self.directory)
 
     # -- writing --------------------------------------------------------------------------------
 
-    def store(self, data: bytes | Envelope, *, make_room: bool = True, sync: bool = True) -> CachedEnvelope:
+    def new_key(self) -> str:
+        """A new cache file name (without its suffix): oldest first when sorted, unique across processes."""
+        self._counter += 1
+        # The SDK's generator, not os.urandom: it keeps the interpreter lock (capture path).
+        return f"{time.time_ns():020d}-{os.getpid()}-{self._counter}-{_random.span_id()[:8]}"
+
+    def journal_put(self, data: bytes) -> str:
+        """Append the envelope ``data`` to this process's journal (one ``write``); its key. ``OSError`` if it fails.
+
+        The envelope is then safe against the process being killed; the background thread
+        writes its cache file under the key (:meth:`store` with ``key``) and then calls
+        :meth:`journal_done`.
+        """
+        key = self.new_key()
+        self._journal.append(key, data)
+        return key
+
+    def journal_done(self, key: str) -> None:
+        """The journal's put of ``key`` is no longer needed (its cache file is durable, or it was dropped)."""
+        self._journal.done(key)
+
+    def exists(self, key: str) -> bool:
+        """Whether the cache file of ``key`` exists, free or claimed by any process."""
+        name = key + SUFFIX
+        if os.path.exists(os.path.join(self.directory, name)):
+            return True
+        try:
+            return any(n.startswith(name + ".") and n.endswith(SENDING) for n in os.listdir(self.directory))
+        except OSError:
+            return False
+
+    def recover_journals(self) -> int:
+        """Store the envelopes the journals of dead processes hold without a cache file; how many.
+
+        Runs before claims of dead processes are freed (see :mod:`._journal`). Each
+        recovered file is written claimed by this process and freed once all are stored.
+        """
+        recovered: list[CachedEnvelope] = []
+
+        def store(key: str, data: bytes) -> None:
+            if not self.exists(key):
+                recovered.append(self.store(data, key=key, make_room=False))
+
+        try:
+            count = _journal.recover(self.directory, store, self.exists)
+        finally:
+            for cached in recovered:
+                self.release(cached)
+        if count:
+            logger.info("recovered %d envelope(s) from the journal of a process that ended", count)
+        return count
+
+    def close(self) -> None:
+        """Close this process's journal (removed when nothing in it is outstanding)."""
+        self._journal.close()
+
+    def store(
+        self, data: bytes | Envelope, *, make_room: bool = True, sync: bool = True, key: str | None = None
+    ) -> CachedEnvelope:
         """Write ``data`` (an envelope is written block by block) as a new file claimed by this process.
 
         Raises ``OSError`` when it cannot, and ``PayloadReadError`` when an attachment of the
         envelope cannot be read (nothing is left behind then).
 
+        ``key`` names the file (see :meth:`journal_put`); a new one by default.
         With ``make_room`` the oldest files are evicted first while the cache is full.
         Without ``sync`` the file survives the process being killed but not a power loss
         until :meth:`sync` is called (it costs milliseconds; the caller's thread skips it).
         """
         if make_room:
             self.make_room()
-        self._counter += 1
-        name = f"{time.time_ns():020d}-{os.getpid()}-{self._counter}-{os.urandom(4).hex()}{SUFFIX}"
+        name = (key or self.new_key()) + SUFFIX
         free_path = os.path.join(self.directory, name)
         claimed = self._claimed_name(free_path)
         self._write(claimed, data, sync=sync)
@@ -186,11 +246,14 @@ class EnvelopeCache:
             if pid_text.isdigit() and not _pid_alive(int(pid_text)):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(self.directory, name))
+        # Not the claims of a process whose journal is still there or being recovered: its
+        # recovery must see which of its envelopes have a cache file (see :mod:`._journal`).
+        journaled = _journal.journal_pids(self.directory)
         for name in self._names():
             if not name.endswith(SENDING):
                 continue
             base, _, pid_text = name[: -len(SENDING)].rpartition(".")
-            if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            if not pid_text.isdigit() or _pid_alive(int(pid_text)) or int(pid_text) in journaled:
                 continue
             with contextlib.suppress(OSError):
                 os.rename(os.path.join(self.directory, name), os.path.join(self.directory, base))

@@ -82,8 +82,24 @@ class _Task(NamedTuple):
     # "send"; "reports": send pending client reports now; "drain": the offline cache;
     # "final_reports": a retired dispatcher's last report, once its queue is done.
     kind: str = "send"
-    # False: ``cached`` was written at capture without some attachments (the worker rewrites it).
+    # False: what capture wrote (``cached`` or the journal's put) lacks some attachments.
     cached_complete: bool = True
+    # Written at capture to the journal under this key (see :meth:`Dispatcher._persist_early`),
+    # with these bytes; the worker writes the cache file.
+    journal_key: str | None = None
+    journal_data: bytes | None = None
+
+
+class _Early(NamedTuple):
+    """What capture wrote to the offline cache: a journal put, else a cache file, else nothing."""
+
+    key: str | None = None
+    data: bytes | None = None
+    cached: CachedEnvelope | None = None
+    complete: bool = True
+
+
+_NOTHING_EARLY = _Early()
 
 
 class _Sent(enum.Enum):
@@ -151,18 +167,26 @@ class Dispatcher:
     def submit(self, envelope: Envelope, ticket: DeliveryTicket | None = None) -> bool:
         """Queue ``envelope`` for sending. When the queue is full, count its items and return ``False``.
 
-        With an offline cache, the envelope is written to disk here, before the call returns
-        (without fsync: it survives the process being killed; the background thread syncs
-        it), with its in-memory attachments up to :data:`EARLY_WRITE_BUDGET` bytes in all.
-        File attachments and larger ones are written by the background thread, which then
-        replaces the file; until it has, the file also holds a client report that counts
-        them, so that a crash in between loses nothing silently.
+        With an offline cache, the envelope is written to disk here, before the call returns,
+        with its in-memory attachments up to :data:`EARLY_WRITE_BUDGET` bytes in all: one
+        append to this process's journal (no fsync: it survives the process being killed),
+        else a cache file of its own. The background thread then writes the envelope's cache
+        file durably, with every attachment. Until it has, what capture wrote also holds a
+        client report that counts the attachments left out, so that a crash in between loses
+        nothing silently.
         """
-        cached, complete = self._persist_early(envelope) if self._cache is not None else (None, True)
-        if self._worker.submit(_Task(envelope, ticket, cached=cached, cached_complete=complete)):
+        early = self._persist_early(envelope) if self._cache is not None else _NOTHING_EARLY
+        task = _Task(
+            envelope,
+            ticket,
+            cached=early.cached,
+            cached_complete=early.complete,
+            journal_key=early.key,
+            journal_data=early.data,
+        )
+        if self._worker.submit(task):
             return True
-        if cached is not None and self._cache is not None:
-            self._cache.remove(cached)
+        self._forget_early(task)
         reason = DiscardReason.QUEUE_OVERFLOW
         record_dropped_items(self.recorder, reason, envelope.items)
         logger.warning("transport queue is full; dropped envelope %s", envelope.event_id)
@@ -171,6 +195,19 @@ class Dispatcher:
                 FeedbackDroppedError("the transport queue is full", reason=reason, event_id=envelope.event_id)
             )
         return False
+
+    def _forget_early(self, task: _Task) -> None:
+        """What capture wrote for ``task`` is not needed: it was dropped (and counted)."""
+        if self._cache is None:
+            return
+        if task.cached is not None:
+            self._cache.remove(task.cached)
+        if task.journal_key is not None:
+            try:
+                self._cache.journal_done(task.journal_key)
+            except OSError:
+                event_id = task.envelope.event_id if task.envelope is not None else None
+                logger.warning("could not update the journal for envelope %s", event_id, exc_info=True)
 
     def flush(self, timeout: float) -> bool:
         """Send what is queued, then pending client reports; ``True`` if all was handled in time.
@@ -254,6 +291,8 @@ class Dispatcher:
             self._abandon(task)
         if self._cache is not None and self._send_reports and self.recorder.has_pending():
             self._cache_reports()
+        if self._cache is not None and flushed:  # (a worker still sending may still mark puts done)
+            self._cache.close()
         if flushed:
             self._close_transport()
         return flushed
@@ -290,7 +329,11 @@ class Dispatcher:
             try:
                 early = task.cached
                 cached = early
-                if early is None or not task.cached_complete:
+                if task.journal_key is not None:
+                    cached, _ = self._store_journaled(
+                        task, Envelope(envelope.headers, self._materialize(envelope.items))
+                    )
+                elif early is None or not task.cached_complete:
                     data = Envelope(envelope.headers, self._materialize(envelope.items))
                     cached, _ = self._readable(
                         data, lambda env: self._cache_store(env) if early is None else self._cache_rewrite(early, env)
@@ -345,7 +388,7 @@ class Dispatcher:
         ticket = task.ticket or DeliveryTicket()
         try:
             if task.attempt == 1:
-                self._deliver(task.envelope, ticket, task.cached, task.cached_complete)
+                self._deliver(task.envelope, ticket, task)
             else:
                 self._retry_send(task, ticket)
         except BaseException as exc:  # SystemExit from user code (a __repr__, a transport) included
@@ -359,14 +402,9 @@ class Dispatcher:
                 )
             )
 
-    def _deliver(
-        self,
-        envelope: Envelope,
-        ticket: DeliveryTicket,
-        early: CachedEnvelope | None = None,
-        early_complete: bool = True,
-    ) -> None:
+    def _deliver(self, envelope: Envelope, ticket: DeliveryTicket, task: _Task) -> None:
         event_id = envelope.event_id
+        early = task.cached
         items = self._drop_rate_limited(envelope.items)
         limited_category = next(
             (i.data_category for i in envelope.items if i.type in EVENT_ITEM_TYPES and i not in items), None
@@ -383,15 +421,16 @@ class Dispatcher:
                 )
             )
         if not items:
-            if early is not None and self._cache is not None:
-                self._cache.remove(early)
+            self._forget_early(task)
             ticket.resolve(FeedbackDroppedError("nothing left to send", reason="empty", event_id=event_id))
             return
 
         outgoing = Envelope(envelope.headers, items)
         cached: CachedEnvelope | None
-        if early is not None and self._cache is not None:
-            if early_complete and len(items) == len(envelope.items):
+        if task.journal_key is not None:
+            cached, outgoing = self._store_journaled(task, outgoing, unchanged=len(items) == len(envelope.items))
+        elif early is not None and self._cache is not None:
+            if task.cached_complete and len(items) == len(envelope.items):
                 self._cache.sync(early)
                 cached = early
             else:
@@ -404,10 +443,11 @@ class Dispatcher:
         if self._spotlight is not None:
             self._spotlight.send(outgoing)
 
-    def _persist_early(self, envelope: Envelope) -> tuple[CachedEnvelope | None, bool]:
-        """On the caller's thread: write ``envelope`` to the cache, within :data:`EARLY_WRITE_BUDGET`.
+    def _persist_early(self, envelope: Envelope) -> _Early:
+        """On the caller's thread: write ``envelope`` to disk, within :data:`EARLY_WRITE_BUDGET`.
 
-        Returns the file and whether it holds every item.
+        A journal put (one ``write``), else a cache file; nothing when both fail (the
+        background thread writes the cache file then). ``complete``: it holds every item.
         """
         budget = min(EARLY_WRITE_BUDGET, self._max_attachment_size)
         items: list[EnvelopeItem] = []
@@ -429,13 +469,48 @@ class Dispatcher:
                 ],
             }
             items.append(EnvelopeItem.from_json("client_report", lost))
+        cache = self._cache
+        assert cache is not None
         try:
-            assert self._cache is not None
-            cached = self._cache.store(Envelope(envelope.headers, items), make_room=False, sync=False)
+            data = Envelope(envelope.headers, items).serialize()
+        except Exception:
+            logger.debug("could not serialize envelope %s early", envelope.event_id, exc_info=True)
+            return _NOTHING_EARLY
+        try:
+            return _Early(key=cache.journal_put(data), data=data, complete=not left_out)
+        except Exception:
+            logger.debug("could not journal envelope %s; writing its file", envelope.event_id, exc_info=True)
+        try:
+            return _Early(cached=cache.store(data, make_room=False, sync=False), complete=not left_out)
         except Exception:
             logger.debug("could not write envelope %s to the cache early", envelope.event_id, exc_info=True)
-            return None, True
-        return cached, not left_out
+            return _NOTHING_EARLY
+
+    def _store_journaled(
+        self, task: _Task, envelope: Envelope, *, unchanged: bool = True
+    ) -> tuple[CachedEnvelope | None, Envelope]:
+        """Write the cache file of an envelope capture journaled, durably, then mark the put done.
+
+        The journal's bytes when they hold all of ``envelope``; else ``envelope`` itself.
+        Returns the file (``None`` when it could not be written: sent without it) and the
+        envelope written.
+        """
+        cache = self._cache
+        key = task.journal_key
+        assert cache is not None and key is not None
+        cached: CachedEnvelope | None = None
+        try:
+            if unchanged and task.cached_complete and task.journal_data is not None:
+                cached = cache.store(task.journal_data, key=key)
+            else:
+                cached, envelope = self._readable(envelope, lambda env: cache.store(env, key=key))
+        except OSError as exc:
+            logger.warning("could not write envelope %s to the cache (%s); sending anyway", envelope.event_id, exc)
+        try:
+            cache.journal_done(key)
+        except OSError:
+            logger.warning("could not update the journal for envelope %s", envelope.event_id, exc_info=True)
+        return cached, envelope
 
     def _rewrite(self, early: CachedEnvelope, envelope: Envelope) -> tuple[CachedEnvelope, Envelope]:
         """Replace the file written at capture by what is sent now (see :meth:`_persist_early`)."""
@@ -617,6 +692,10 @@ class Dispatcher:
         cache = self._cache
         if cache is None or self._worker.closed:
             return None
+        try:
+            cache.recover_journals()  # first: the claims of their processes stay until then
+        except Exception:
+            logger.warning("could not recover the journals in the offline cache", exc_info=True)
         cache.recover_stale_claims()
         pause = self._rate_limit_pause()
         if pause > 0:

@@ -22,6 +22,7 @@ import pytest
 
 import sentry_feedback as sf
 from sentry_feedback import Attachment
+from sentry_feedback._journal import DONE, PUT, parse_records
 from sentry_feedback._worker import BackgroundWorker
 from sentry_feedback.server import LocalReceiver
 from sentry_feedback.testing import MockTransport
@@ -448,7 +449,15 @@ class GatedTransport(sf.Transport):
         self.sent.append(sf.Envelope.parse(envelope.serialize()))
 
 
-def test_cache_dir_writes_a_small_file_at_capture_whatever_the_attachments(tmp_path: Path) -> None:
+def journaled(directory: Path) -> list[sf.Envelope]:
+    """The envelopes capture wrote to this process's journal in ``directory`` and the worker has not yet filed."""
+    (journal,) = directory.glob("*.journal")
+    records, _ = parse_records(journal.read_bytes())
+    done = {key for kind, key, _ in records if kind == DONE}
+    return [sf.Envelope.parse(data) for kind, key, data in records if kind == PUT and key not in done]
+
+
+def test_cache_dir_writes_a_small_record_at_capture_whatever_the_attachments(tmp_path: Path) -> None:
     big = Attachment(b"\x00" * (8 * 1024 * 1024), filename="big.bin")
     small = Attachment(b"small", filename="small.txt")
     gated = GatedTransport()
@@ -457,10 +466,8 @@ def test_cache_dir_writes_a_small_file_at_capture_whatever_the_attachments(tmp_p
         # The worker is held by a first envelope, so the second stays as capture wrote it.
         sf.capture_feedback("first")
         sf.capture_feedback("with a big one", attachments=[big, small])
-        written = sorted(tmp_path.glob("*.sending"), key=lambda p: p.name)
-        assert len(written) == 2
-        at_capture = sf.Envelope.parse(written[1].read_bytes())
-        assert written[1].stat().st_size < 64 * 1024
+        assert (tmp_path / next(tmp_path.glob("*.journal")).name).stat().st_size < 64 * 1024
+        at_capture = journaled(tmp_path)[-1]
         assert [i.type for i in at_capture.items] == ["feedback", "attachment", "client_report"]
         assert at_capture.items[1].headers["filename"] == "small.txt"
         report = at_capture.items[2].get_json()["discarded_events"]
@@ -476,6 +483,12 @@ def test_cache_dir_writes_a_small_file_at_capture_whatever_the_attachments(tmp_p
     assert sf.get_client().client_reports.totals() == {}
 
 
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
 def test_a_crash_before_the_worker_wrote_the_big_attachment_loses_nothing_silently(
     tmp_path: Path, sentry_receiver: LocalReceiver
 ) -> None:
@@ -485,16 +498,17 @@ def test_a_crash_before_the_worker_wrote_the_big_attachment_loses_nothing_silent
     try:
         sf.capture_feedback("first")
         event_id = sf.capture_feedback("big", attachments=[Attachment(b"1" * 100_000, filename="big.bin")])
-        # What a SIGKILL now leaves on disk: the capture-time file, free for the next start.
+        # What a SIGKILL now leaves on disk: the journal of a process that no longer runs.
         crashed.mkdir()
-        (written,) = [p for p in (tmp_path / "live").glob("*.sending") if event_id in p.read_bytes().decode("latin-1")]
-        (crashed / written.name.split(".envelope")[0]).with_suffix(".envelope").write_bytes(written.read_bytes())
+        (journal,) = (tmp_path / "live").glob("*.journal")
+        (crashed / f"{_dead_pid()}-00000000.journal").write_bytes(journal.read_bytes())
     finally:
         gated.release.set()
         sf.flush(10)
-    client = sf.init(sentry_receiver.dsn, cache_dir=str(crashed))  # the next start drains it
+    client = sf.init(sentry_receiver.dsn, cache_dir=str(crashed))  # the next start recovers and drains it
     assert sentry_receiver.wait_for_envelopes(1, 10)
     assert sentry_receiver.store.get_feedback(event_id) is not None
     assert sentry_receiver.store.list_attachments(event_id) == []
     assert sentry_receiver.store.client_report_totals() == {("internal_sdk_error", "attachment"): 100_000}
     client.close(5)
+    assert not [p for p in crashed.iterdir() if not p.is_dir()]
