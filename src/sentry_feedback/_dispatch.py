@@ -74,6 +74,25 @@ class DeliveryTicket:
         return self._done.wait(None if timeout is None else clamp_timeout(timeout))
 
 
+class _Unwatched(DeliveryTicket):
+    """The ticket of an envelope nobody waits for: outcomes go nowhere (no event to set per envelope)."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        self.error = None
+
+    def resolve(self, error: FeedbackError | None = None) -> None:
+        """Nothing to record: nobody waits."""
+
+    def wait(self, timeout: float | None) -> bool:
+        """Never called: nobody waits."""
+        return True
+
+
+_UNWATCHED = _Unwatched()
+
+
 class _Task(NamedTuple):
     envelope: Envelope | None  # None: a control task (see kind)
     ticket: DeliveryTicket | None = None
@@ -385,7 +404,7 @@ class Dispatcher:
                 self._send_reports_alone(force=True)
             return
         assert task.envelope is not None
-        ticket = task.ticket or DeliveryTicket()
+        ticket = task.ticket or _UNWATCHED
         try:
             if task.attempt == 1:
                 self._deliver(task.envelope, ticket, task)
@@ -713,7 +732,7 @@ class Dispatcher:
             cache.remove(cached)
             return 0.0
         # The last attempt: a network error leaves the file in the cache, and the drain backs off.
-        sent = self._send(envelope, DeliveryTicket(), self._retry.max_attempts, cached)
+        sent = self._send(envelope, _UNWATCHED, self._retry.max_attempts, cached)
         if sent is _Sent.NETWORK:
             self._drain_failures += 1
             return self._retry.delay(self._drain_failures)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import socket
 import threading
 import time
@@ -67,6 +68,8 @@ class ExchangeWatchdog:
         self._armed: dict[int, Exchange] = {}
         self._thread: threading.Thread | None = None
         self._stop = False
+        #: When the thread looks at the exchanges next (``inf``: when notified).
+        self._wakes_at = math.inf
 
     def reinit_after_fork(self) -> None:
         """Forget the parent's thread and exchanges (in a forked child)."""
@@ -80,7 +83,11 @@ class ExchangeWatchdog:
             self._stop = False  # a thread told to stop but not gone yet goes on
             if self._thread is None:
                 self._start()
-            self._cond.notify()
+                self._cond.notify()
+            elif exchange.deadline < self._wakes_at:
+                # Woken only when it would otherwise look too late: not once per exchange,
+                # which would make a third thread take the interpreter lock for every envelope.
+                self._cond.notify()
         _local.exchange = exchange
         return exchange
 
@@ -124,9 +131,11 @@ class ExchangeWatchdog:
                             continue
                         left = exchange.deadline - now
                         wait = left if wait is None else min(wait, left)
+                    self._wakes_at = math.inf if wait is None else now + wait
                     cond.wait(None if wait is None else min(wait, threading.TIMEOUT_MAX))
             finally:
                 self._thread = None
+                self._wakes_at = math.inf
 
 
 def _cut(connection: object) -> bool:
