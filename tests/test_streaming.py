@@ -15,7 +15,7 @@ import pytest
 
 import sentry_feedback
 from sentry_feedback import Attachment, Envelope, EnvelopeItem, HttpTransport
-from sentry_feedback._attachment import BLOCK, FileRegion
+from sentry_feedback._attachment import BLOCK, SMALL_FILE, FileRegion
 from sentry_feedback._transport import STREAM_THRESHOLD, gzip_small, gzip_stream, is_large
 from sentry_feedback.server import LocalReceiver
 from test_delivery import closed_port_dsn
@@ -45,7 +45,7 @@ def _stored_attachment(receiver: LocalReceiver, event_id: str) -> bytes:
 
 def test_chunks_are_the_serialized_envelope_and_large_payloads_are_sliced(tmp_path: Path) -> None:
     path = tmp_path / "big.log"
-    _write(path, 3 * BLOCK + 17)
+    _write(path, SMALL_FILE + 3 * BLOCK + 17)
     items = [
         EnvelopeItem.from_json("feedback", {"contexts": {"feedback": {"message": "hi"}}}),
         EnvelopeItem.from_attachment(Attachment(b"x" * (2 * BLOCK + 5), filename="mem.bin")),
@@ -65,23 +65,23 @@ def test_chunks_are_the_serialized_envelope_and_large_payloads_are_sliced(tmp_pa
 
 def test_a_small_file_is_read_at_once_and_a_large_one_is_left_on_disk(tmp_path: Path) -> None:
     small, large = tmp_path / "small.txt", tmp_path / "large.txt"
-    small.write_bytes(b"s" * BLOCK)
-    _write(large, BLOCK + 1)
-    assert Attachment(path=str(small))._contents() == b"s" * BLOCK
+    small.write_bytes(b"s" * SMALL_FILE)
+    _write(large, SMALL_FILE + 1)
+    assert Attachment(path=str(small))._contents() == b"s" * SMALL_FILE
     region = Attachment(path=str(large))._contents()
-    assert isinstance(region, FileRegion) and (region.offset, region.length) == (0, BLOCK + 1)
+    assert isinstance(region, FileRegion) and (region.offset, region.length) == (0, SMALL_FILE + 1)
     with pytest.raises(sentry_feedback.AttachmentReadError, match="max_attachment_size"):
-        Attachment(path=str(large))._contents(limit=BLOCK)
+        Attachment(path=str(large))._contents(limit=SMALL_FILE)
 
 
 def test_a_file_that_shrinks_before_it_is_read_fails_with_the_item(tmp_path: Path) -> None:
     from sentry_feedback._envelope import PayloadReadError
 
     path = tmp_path / "shrinks.log"
-    _write(path, 2 * BLOCK)
+    _write(path, 2 * SMALL_FILE)
     item = EnvelopeItem.from_attachment(Attachment(path=str(path)))
     item.materialize(None)
-    os.truncate(path, BLOCK // 2)
+    os.truncate(path, SMALL_FILE // 2)
     envelope = Envelope({}, [item])
     with pytest.raises(PayloadReadError) as caught:
         b"".join(envelope.chunks())
@@ -92,7 +92,7 @@ def test_a_file_that_shrinks_before_it_is_read_fails_with_the_item(tmp_path: Pat
 
 
 def test_parse_file_leaves_large_payloads_in_the_file(tmp_path: Path) -> None:
-    payload = os.urandom(BLOCK + 100)
+    payload = os.urandom(SMALL_FILE + 100)
     envelope = Envelope(
         {"event_id": "b" * 32},
         [
@@ -138,7 +138,7 @@ def test_only_large_envelopes_are_streamed(tmp_path: Path) -> None:
     small = Envelope({}, [EnvelopeItem({"type": "attachment"}, b"x" * 1000)])
     large = Envelope({}, [EnvelopeItem({"type": "attachment"}, b"x" * (STREAM_THRESHOLD + 1))])
     path = tmp_path / "f.bin"
-    _write(path, BLOCK + 1)
+    _write(path, SMALL_FILE + 1)
     item = EnvelopeItem.from_attachment(Attachment(path=str(path)))
     item.materialize(None)
     assert (is_large(small), is_large(large), is_large(Envelope({}, [item]))) == (False, True, True)
@@ -231,7 +231,7 @@ print(json.dumps({{"event_id": event_id, "increase": peak - before, "method": me
 def test_a_100_mib_path_attachment_is_sent_with_flat_memory(tmp_path: Path) -> None:
     path, small = tmp_path / "huge.log", tmp_path / "small.log"
     digest = _write(path, 100 * MiB, seed=3)
-    _write(small, BLOCK + 1, seed=4)
+    _write(small, SMALL_FILE + 1, seed=4)
     with LocalReceiver() as receiver:
         script = _MEMORY_SCRIPT.format(src=SRC, dsn=receiver.dsn, small=str(small), path=str(path))
         done = subprocess.run(

@@ -208,7 +208,7 @@ class Attachment:
     def _contents(self, limit: int | None = None) -> bytes | FileRegion:
         """What to send: the bytes, or for a large file a :class:`FileRegion` read only while it is sent.
 
-        A file up to :data:`BLOCK` bytes (or one whose size the system does not know, such
+        A file up to :data:`SMALL_FILE` bytes (or one whose size the system does not know, such
         as a ``/proc`` file) is read now, like :meth:`read`. A larger one is opened and
         checked now, not read: its size now is what is sent (what the file gains later is
         not; a file that shrinks before it is read fails then). Raises
@@ -217,7 +217,7 @@ class Attachment:
         if self.path is None:
             return self.read(limit)
         fd, info = _open_regular(self.path)
-        if info.st_size <= BLOCK:
+        if info.st_size <= SMALL_FILE:
             os.close(fd)
             return self.read(limit)
         os.close(fd)
@@ -495,8 +495,10 @@ def _open_regular(path: str) -> tuple[int, os.stat_result]:
     return fd, info
 
 
-#: Bytes read from a file at a time while it is written out.
-BLOCK = 256 * 1024
+#: Bytes read from a file (or sliced from memory) at a time while an envelope is written out.
+BLOCK = 64 * 1024
+#: Files up to this size are read whole when their envelope is prepared; larger ones while it is written.
+SMALL_FILE = 256 * 1024
 
 
 class FileRegion:

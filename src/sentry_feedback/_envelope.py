@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from . import _serialize
-from ._attachment import BLOCK, Attachment, FileRegion
+from ._attachment import BLOCK, SMALL_FILE, Attachment, FileRegion
 from ._client_reports import DiscardReason
 from .exceptions import AttachmentReadError, EnvelopeParseError
 
@@ -280,7 +280,7 @@ class Envelope:
         return cls._parse(_InMemory(bytes(data)), max_items)
 
     @classmethod
-    def parse_file(cls, path: str, *, inline: int = BLOCK, max_items: int | None = None) -> Envelope:
+    def parse_file(cls, path: str, *, inline: int = SMALL_FILE, max_items: int | None = None) -> Envelope:
         """Parse the envelope in the file at ``path`` like :meth:`parse`, without reading large payloads.
 
         A payload of more than ``inline`` bytes stays in the file (a :class:`FileRegion`,
