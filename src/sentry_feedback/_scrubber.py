@@ -151,6 +151,9 @@ _COMPACT = str.maketrans("", "", string.punctuation + string.whitespace)
 
 # A run of at least 13 ASCII digits, single spaces or dashes allowed between them.
 _DIGIT_RUN = re.compile(r"[0-9](?:[ -]?[0-9]){12,}")
+# What every such run starts with: a digit and 12 more digits, spaces or dashes. Much cheaper to
+# look for (no group to repeat), so most strings are done with after this one search.
+_CARD_HINT = re.compile(r"[0-9][0-9 -]{12}")
 _DIGIT_GROUP = re.compile(r"[0-9]+")
 _LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 
@@ -225,6 +228,13 @@ def _card_spans(run: str) -> list[tuple[int, int]]:
 
 def _filter_cards(text: str) -> str:
     """``text`` with every credit card number replaced by ``[Filtered]`` (``text`` itself if none)."""
+    if type(text) is str and (len(text) < 13 or _CARD_HINT.search(text) is None):
+        return text
+    return _replace_cards(text)
+
+
+def _replace_cards(text: str) -> str:
+    """:func:`_filter_cards` without the quick look first (for callers that took it)."""
     pieces: list[str] = []
     last = 0
     for match in _DIGIT_RUN.finditer(text):
@@ -237,6 +247,11 @@ def _filter_cards(text: str) -> str:
         return text
     pieces.append(text[last:])
     return "".join(pieces)
+
+
+def _has_card(text: str) -> bool:
+    """Whether :func:`_filter_cards` would change ``text`` (a ``str`` in which ``_CARD_HINT`` was found)."""
+    return any(_card_spans(match.group()) for match in _DIGIT_RUN.finditer(text))
 
 
 def _is_filtered(value: object) -> bool:
@@ -343,16 +358,25 @@ class EventScrubber:
     def _flags(self, key: str) -> int:
         flags = self._cache.get(key)
         if flags is None:
-            compact = key.lower().translate(_COMPACT)
-            flags = 0
-            if self._deny is not None and self._deny.search(compact):
-                flags = _DENY
-            if self._pii is not None and self._pii.search(compact):
-                flags |= _PII
-            cache = self._cache
-            if len(cache) >= _CACHE_SIZE:
-                cache.clear()
-            cache[key] = flags
+            flags = self._new_flags(key)
+        return flags
+
+    def _new_flags(self, key: str) -> int:
+        """Match ``key`` against both lists and remember the answer.
+
+        The cache is a plain dict, cleared when full: concurrent use only races to store the
+        same answer twice (or to clear it once more), which is harmless.
+        """
+        compact = key.lower().translate(_COMPACT)
+        flags = 0
+        if self._deny is not None and self._deny.search(compact):
+            flags = _DENY
+        if self._pii is not None and self._pii.search(compact):
+            flags |= _PII
+        cache = self._cache
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[key] = flags
         return flags
 
     def scrub_event(self, event: dict[str, Any]) -> list[str]:
@@ -363,52 +387,65 @@ class EventScrubber:
         parts; a header, cookie or query parameter given as a list of pairs is named by its
         key. Never raises on malformed events: whatever it does not understand is skipped.
         """
+        return self._scrub_parts(event, _PARTS)
+
+    def _scrub_parts(self, event: dict[str, Any], parts: tuple[str, ...]) -> list[str]:
+        """:meth:`scrub_event` limited to ``parts`` (names from :data:`_PARTS`), in the same order."""
         out: list[str] = []
         if not isinstance(event, dict) or not event:
             return out
         mask = self._mask
         active: set[int] = set()
 
-        extra = event.get("extra")
-        if isinstance(extra, dict) and extra:
-            self._scrub_dict(extra, "extra", 0, mask, out, active)
+        if "extra" in parts:
+            extra = event.get("extra")
+            if isinstance(extra, dict) and extra:
+                self._scrub_dict(extra, "extra", 0, mask, out, active)
 
-        contexts = event.get("contexts")
-        if isinstance(contexts, dict) and contexts:
-            for name, context in contexts.items():
-                if isinstance(context, dict) and context and name not in _CONTEXTS_KEPT:
-                    self._scrub_dict(context, f"contexts.{name}", 0, mask, out, active)
+        if "contexts" in parts:
+            contexts = event.get("contexts")
+            if isinstance(contexts, dict) and contexts:
+                for name, context in contexts.items():
+                    if isinstance(context, dict) and context and name not in _CONTEXTS_KEPT:
+                        self._scrub_dict(context, f"contexts.{name}", 0, mask, out, active)
 
-        crumbs = event.get("breadcrumbs")
-        if crumbs is not None:
-            prefix, values = _values(crumbs, "breadcrumbs")
-            for i, crumb in enumerate(values):
-                if isinstance(crumb, dict):
-                    data = crumb.get("data")
-                    if isinstance(data, dict) and data:
-                        self._scrub_dict(data, f"{prefix}.{i}.data", 0, mask, out, active)
+        if "breadcrumbs" in parts:
+            crumbs = event.get("breadcrumbs")
+            if crumbs is not None:
+                prefix, values = _values(crumbs, "breadcrumbs")
+                for i, crumb in enumerate(values):
+                    if isinstance(crumb, dict):
+                        data = crumb.get("data")
+                        if isinstance(data, dict) and data:
+                            self._scrub_dict(data, f"{prefix}.{i}.data", 0, mask, out, active)
 
-        request = event.get("request")
-        if isinstance(request, dict) and request:
-            self._scrub_request(request, mask, out, active)
+        if "request" in parts:
+            request = event.get("request")
+            if isinstance(request, dict) and request:
+                self._scrub_request(request, mask, out, active)
 
-        for key in ("exception", "threads"):
-            container = event.get(key)
-            if container is not None:
-                prefix, values = _values(container, key)
-                for i, value in enumerate(values):
-                    if isinstance(value, dict):
-                        self._scrub_stacktrace(value.get("stacktrace"), f"{prefix}.{i}.stacktrace", mask, out, active)
-        if "stacktrace" in event:
-            self._scrub_stacktrace(event["stacktrace"], "stacktrace", mask, out, active)
+        if "frames" in parts:
+            self._scrub_frames(event, mask, out, active)
 
-        if not self.send_default_pii and self._pii is not None:
+        if "user" in parts and not self.send_default_pii and self._pii is not None:
             user = event.get("user")
             if isinstance(user, dict) and user:
                 self._scrub_user(user, out, active)
         return out
 
     # -- sections ------------------------------------------------------------------------
+
+    def _scrub_frames(self, event: dict[str, Any], mask: int, out: list[str], active: set[int]) -> None:
+        for key in ("exception", "threads"):
+            container = event.get(key)
+            if container is not None:
+                prefix, values = _values(container, key)
+                for i, value in enumerate(values):
+                    if isinstance(value, dict):
+                        stacktrace = value.get("stacktrace")
+                        self._scrub_stacktrace(stacktrace, f"{prefix}.{i}.stacktrace", mask, out, active)
+        if "stacktrace" in event:
+            self._scrub_stacktrace(event["stacktrace"], "stacktrace", mask, out, active)
 
     def _scrub_stacktrace(self, stacktrace: object, path: str, mask: int, out: list[str], active: set[int]) -> None:
         if not isinstance(stacktrace, dict):
@@ -423,7 +460,7 @@ class EventScrubber:
                     self._scrub_dict(variables, f"{path}.frames.{i}.vars", 0, mask, out, active)
 
     def _scrub_request(self, request: dict[Any, Any], mask: int, out: list[str], active: set[int]) -> None:
-        for key in ("headers", "data", "env", "query_string"):
+        for key in _REQUEST_SCRUBBED:
             value = request.get(key)
             if value is None:
                 continue
@@ -483,7 +520,10 @@ class EventScrubber:
     # -- generic walkers -----------------------------------------------------------------
 
     def _scrub_query(self, query: str, path: str, mask: int, out: list[str]) -> str:
-        """A query string (``a=1&token=x``, optionally with a leading ``?``) with sensitive values filtered."""
+        """A query string (``a=1&token=x``, optionally with a leading ``?``) with sensitive values filtered.
+
+        Changes nothing but ``out``: one path is appended for each value that differs in the result.
+        """
         if "=" not in query:
             return query
         parts = query.split("&")
@@ -510,7 +550,10 @@ class EventScrubber:
         return "&".join(parts) if changed else query
 
     def _scrub_pairs(self, pairs: list[Any] | tuple[Any, ...], path: str, mask: int, out: list[str]) -> Any:
-        """Headers or query parameters as ``[[name, value], ...]``; returns a new list if anything changed."""
+        """Headers or query parameters as ``[[name, value], ...]``; returns a new list if anything changed.
+
+        Changes nothing but ``out``: one path is appended for each pair that differs in the result.
+        """
         result: list[Any] | None = None
         for i, pair in enumerate(pairs):
             if not isinstance(pair, (list, tuple)) or len(pair) != 2:
@@ -554,7 +597,7 @@ class EventScrubber:
             if type(key) is str:
                 flags = cache.get(key)
                 if flags is None:
-                    flags = self._flags(key)
+                    flags = self._new_flags(key)
             else:
                 flags = self._flags(key) if isinstance(key, str) else 0
             if flags & mask:
@@ -566,10 +609,17 @@ class EventScrubber:
                     else _filter_cookies(value, _cookies_fallback(mapping, path, depth))
                 )
                 if new_value is not None:
+                    out.append(f"{path}.{key}")  # first: a _Probe stops the walk before any change
                     mapping[key] = new_value
-                    out.append(f"{path}.{key}")
-            else:
-                self._scrub_value(mapping, key, value, path, depth, mask, out, active, cards, recursive)
+            elif type(value) is str:
+                # Inlined _scrub_value: most values are short strings with nothing to find.
+                if cards and len(value) >= 13 and _CARD_HINT.search(value) is not None:
+                    new = _replace_cards(value)
+                    if new is not value:
+                        out.append(f"{path}.{key}")
+                        mapping[key] = new
+            elif recursive and isinstance(value, (dict, list, tuple)) and value:
+                self._scrub_container(mapping, key, value, f"{path}.{key}", depth, mask, out, active, cards)
 
     def _scrub_value(
         self,
@@ -586,11 +636,11 @@ class EventScrubber:
     ) -> None:
         """A value whose key is not denied: filter card numbers in a string, or look inside a container."""
         if type(value) is str:
-            if cards and len(value) >= 13 and _DIGIT_RUN.search(value):
-                new = _filter_cards(value)
+            if cards and len(value) >= 13 and _CARD_HINT.search(value) is not None:
+                new = _replace_cards(value)
                 if new is not value:
-                    parent[key] = new
                     out.append(f"{path}.{key}")
+                    parent[key] = new
         elif recursive and isinstance(value, (dict, list, tuple)) and value:
             self._scrub_container(parent, key, value, f"{path}.{key}", depth, mask, out, active, cards)
 
@@ -643,6 +693,332 @@ class EventScrubber:
         finally:
             active.discard(marker)
 
+    # -- the read-only pass of scrub_before_sending --------------------------------------
+    #
+    # Each ``*_dirty`` method mirrors a ``_scrub_*`` one without changing anything, and answers
+    # True as soon as scrubbing would change something, or as soon as the copy that
+    # scrub_before_sending used to make of each section (_copy_tree) would not be an exact
+    # replica: a tuple (it becomes a list), a subclass of dict or list (it becomes a plain one),
+    # a container _COPY_DEPTH levels below the section (it is shared; a cycle always leads
+    # there). Anything else odd answers True too: True only costs the copy and the full scrub,
+    # as before. Strings that could hold a card number (13 characters or more) are not searched
+    # one by one but gathered in ``texts`` and searched at once for each part (_settle).
+
+    def _plan(self, event: dict[str, Any]) -> tuple[str, ...]:
+        """The parts of ``event`` (names from :data:`_PARTS`) to copy and scrub; empty if none.
+
+        Empty when :meth:`scrub_event` would change nothing in ``event`` and copying its
+        sections would give the very same values. Every part when the stack frames (which
+        are not copied) would change. Otherwise the first section that would change and
+        every section after it: once something is to be copied and scrubbed, doing the rest
+        the straightforward way costs about what looking at it first would. Changes nothing;
+        may raise on odd input.
+        """
+        if type(event) is not dict:
+            return _PARTS
+        if ("exception" in event or "threads" in event or "stacktrace" in event) and self._frames_dirty(event):
+            return _PARTS
+        mask = self._mask
+        texts: list[str] | None = [] if self.scrub_credit_cards else None
+
+        extra = event.get("extra")
+        if extra is not None:
+            if type(extra) is dict and extra:
+                dirty = self._dict_dirty(extra, 0, 0, mask, texts)
+            else:
+                dirty = not _plain(extra, 0)
+            if _settle(dirty, texts):
+                return _SECTIONS_FROM["extra"]
+
+        contexts = event.get("contexts")
+        if contexts is not None:
+            if type(contexts) is dict:
+                dirty = False
+                for name, context in contexts.items():
+                    if type(context) is dict and context and name not in _CONTEXTS_KEPT:
+                        dirty = self._dict_dirty(context, 1, 0, mask, texts)
+                    else:
+                        dirty = not _plain(context, 1)
+                    if dirty:
+                        break
+            else:
+                dirty = not _plain(contexts, 0)
+            if _settle(dirty, texts):
+                return _SECTIONS_FROM["contexts"]
+
+        crumbs = event.get("breadcrumbs")
+        if crumbs is not None:
+            if type(crumbs) is dict:
+                values = crumbs.get("values")
+                dirty = not all(value is values or _plain(value, 1) for value in crumbs.values())
+                if not dirty and type(values) is list:
+                    dirty = self._crumbs_dirty(values, 1, mask, texts)
+                elif not dirty:
+                    dirty = not _plain(values, 1)
+            elif type(crumbs) is list:
+                dirty = self._crumbs_dirty(crumbs, 0, mask, texts)
+            else:
+                dirty = not _plain(crumbs, 0)
+            if _settle(dirty, texts):
+                return _SECTIONS_FROM["breadcrumbs"]
+
+        request = event.get("request")
+        if request is not None:
+            dirty = self._request_dirty(request, mask, texts) if type(request) is dict else not _plain(request, 0)
+            if _settle(dirty, texts):
+                return _SECTIONS_FROM["request"]
+
+        user = event.get("user")
+        if user is not None:
+            if type(user) is dict and user and not self.send_default_pii and self._pii is not None:
+                dirty = self._user_dirty(user)
+            else:
+                dirty = not _plain(user, 0)
+            if dirty:
+                return _SECTIONS_FROM["user"]
+        return ()
+
+    def _dict_dirty(self, mapping: dict[Any, Any], level: int, depth: int, mask: int, texts: list[str] | None) -> bool:
+        """Whether ``_scrub_dict(mapping, depth=depth)`` would change anything, or ``mapping`` not copy exactly.
+
+        ``mapping`` is ``level`` levels below its section. Strings to search for card numbers
+        are added to ``texts`` (``None`` when they are not searched: ``_scrub_dict``'s ``cards``).
+        """
+        if level >= _COPY_DEPTH:
+            return True
+        level += 1
+        recursive = self.recursive and depth < MAX_DEPTH
+        depth += 1
+        cache = self._cache
+        for key, value in mapping.items():
+            if value is None or value is True or value is False:
+                continue
+            if type(key) is str:
+                flags = cache.get(key)
+                if flags is None:
+                    flags = self._new_flags(key)
+            else:
+                flags = self._flags(key) if isinstance(key, str) else 0
+            kind = type(value)
+            if flags & mask:
+                if not _hides_nothing(value) or (kind is not str and not _plain(value, level)):
+                    return True
+            elif kind is str:
+                if texts is not None and len(value) >= 13:
+                    texts.append(value)
+            elif kind is dict or kind is list:
+                if recursive and value:
+                    if (self._dict_dirty if kind is dict else self._list_dirty)(value, level, depth, mask, texts):
+                        return True
+                elif not _plain(value, level):
+                    return True
+            elif kind is not int and kind is not float and isinstance(value, (dict, list, tuple)):
+                return True
+        return False
+
+    def _list_dirty(self, items: list[Any], level: int, depth: int, mask: int, texts: list[str] | None) -> bool:
+        """Whether ``_scrub_list(items, depth=depth)`` would change anything, or ``items`` not copy exactly."""
+        if level >= _COPY_DEPTH:
+            return True
+        level += 1
+        recursive = self.recursive and depth < MAX_DEPTH
+        depth += 1
+        for value in items:
+            kind = type(value)
+            if kind is str:
+                if texts is not None and len(value) >= 13:
+                    texts.append(value)
+            elif kind is dict or kind is list:
+                if recursive and value:
+                    if (self._dict_dirty if kind is dict else self._list_dirty)(value, level, depth, mask, texts):
+                        return True
+                elif not _plain(value, level):
+                    return True
+            elif not _plain(value, level):
+                return True
+        return False
+
+    def _crumbs_dirty(self, crumbs: list[Any], level: int, mask: int, texts: list[str] | None) -> bool:
+        """The read-only pass over a list of breadcrumbs (at ``level``): only their ``data`` is scrubbed."""
+        if level >= _COPY_DEPTH - 2:
+            return True
+        level += 1
+        for crumb in crumbs:
+            if type(crumb) is dict:
+                data = crumb.get("data")
+                for value in crumb.values():
+                    kind = type(value)
+                    if kind is str or kind is float or kind is int or value is None or value is data:
+                        continue
+                    if not _plain(value, level + 1):
+                        return True
+                if type(data) is dict:
+                    if self._dict_dirty(data, level + 1, 0, mask, texts):
+                        return True
+                elif not _plain(data, level + 1):
+                    return True
+            elif not _plain(crumb, level):
+                return True
+        return False
+
+    def _request_dirty(self, request: dict[Any, Any], mask: int, texts: list[str] | None) -> bool:
+        """The read-only pass over ``request`` (at level 0), as :meth:`_scrub_request` sees it."""
+        for key, value in request.items():
+            if value is None:
+                continue
+            if type(key) is not str and type(key) is not int:
+                return True  # could pass for "headers" or "url" in _scrub_request's lookups: the careful way
+            kind = type(value)
+            if key in _REQUEST_SCRUBBED:
+                if kind is dict:
+                    if self._dict_dirty(value, 1, 0, mask, texts):
+                        return True
+                elif kind is str:
+                    if key == "query_string":
+                        if "=" in value and self._query_dirty(value, mask):
+                            return True
+                    elif texts is not None and len(value) >= 13:
+                        texts.append(value)
+                elif kind is list:
+                    if key == "headers" or key == "query_string":
+                        sink: list[str] = []
+                        self._scrub_pairs(value, "", mask, sink)
+                        if sink or not _plain(value, 1):
+                            return True
+                    elif self.recursive:
+                        if self._list_dirty(value, 1, 1, mask, texts):
+                            return True
+                    elif not _plain(value, 1):
+                        return True
+                elif isinstance(value, str):  # a str subclass: as _scrub_request takes it
+                    if key == "query_string":
+                        if self._query_dirty(value, mask):
+                            return True
+                    elif texts is not None and _filter_cards(value) is not value:
+                        return True
+                elif isinstance(value, (dict, list, tuple)):
+                    return True  # a subclass, or a tuple
+            elif key == "cookies":
+                if not _hides_nothing(value) and _filter_cookies(value, {}) is not None:
+                    return True
+                if not _plain(value, 1):
+                    return True
+            elif key == "url" and isinstance(value, str):
+                if "?" in value and self._query_dirty(value.partition("?")[2].partition("#")[0], mask):
+                    return True
+            elif kind is not str and not _plain(value, 1):
+                return True
+        return False
+
+    def _query_dirty(self, query: str, mask: int) -> bool:
+        """Whether :meth:`_scrub_query` would change ``query``."""
+        sink: list[str] = []
+        self._scrub_query(query, "", mask, sink)
+        return bool(sink)
+
+    def _user_dirty(self, user: dict[Any, Any]) -> bool:
+        """The read-only pass over ``user`` (at level 0), as :meth:`_scrub_user` sees it."""
+        cache = self._cache
+        recursive = self.recursive
+        for key, value in user.items():
+            if type(key) is str:
+                flags = cache.get(key)
+                if flags is None:
+                    flags = self._new_flags(key)
+            else:
+                flags = self._flags(key) if isinstance(key, str) else 0
+            if flags & _PII:
+                if value is not None and not (isinstance(value, str) and not value):
+                    return True
+                continue
+            kind = type(value)
+            if kind is dict or kind is list:
+                if recursive and value:
+                    if (self._dict_dirty if kind is dict else self._list_dirty)(value, 1, 1, _PII, None):
+                        return True
+                elif not _plain(value, 1):
+                    return True
+            elif kind is not str and not _plain(value, 1):
+                return True
+        return False
+
+    def _frames_dirty(self, event: dict[str, Any]) -> bool:
+        """Whether scrubbing would change the local variables of a stack frame.
+
+        Frames are scrubbed in place, never copied: the scrubbing walk itself is run, with an
+        ``out`` list that stops it before it changes anything.
+        """
+        try:
+            self._scrub_frames(event, self._mask, _Probe(), set())
+        except _Changed:
+            return True
+        return False
+
+
+class _Changed(Exception):
+    """Raised by :class:`_Probe`: the scrubbing walk was about to change something."""
+
+
+class _Probe(list[str]):
+    """An ``out`` list for the scrubbing walks that raises :class:`_Changed` instead of noting a path.
+
+    The walks note a path before they change the value it names.
+    """
+
+    __slots__ = ()
+
+    def append(self, path: str) -> None:
+        raise _Changed(path)
+
+
+def _settle(dirty: bool, texts: list[str] | None) -> bool:
+    """Whether a part is dirty: ``dirty``, or one of ``texts`` holds a card number. Empties ``texts``.
+
+    The strings are searched at once first: a NUL between them cannot be part of a digit
+    run, so that search finds something exactly when the search of one of them would.
+    """
+    if not texts:
+        return dirty
+    found = dirty or _CARD_HINT.search(texts[0] if len(texts) == 1 else "\0".join(texts)) is not None
+    if found and not dirty:
+        found = False
+        for text in texts:
+            if _CARD_HINT.search(text) is not None and _has_card(text):
+                found = True
+                break
+    texts.clear()
+    return found
+
+
+def _plain(value: Any, level: int) -> bool:
+    """Whether ``_copy_tree(value)`` at ``level`` below a section gives an exact replica of ``value``.
+
+    That is: the only containers in it are plain dicts and lists, all less than
+    :data:`_COPY_DEPTH` levels below the section (a cycle never is).
+    """
+    kind = type(value)
+    if kind is dict:
+        items: Iterable[Any] = value.values()
+    elif kind is list:
+        items = value
+    elif kind is str or value is None or kind is int or kind is float or kind is bool:
+        return True
+    else:
+        return not isinstance(value, (dict, list, tuple))
+    if level >= _COPY_DEPTH:
+        return False
+    level += 1
+    for item in items:
+        kind = type(item)
+        if kind is str or item is None or kind is int or kind is float or kind is bool:
+            continue
+        if kind is dict or kind is list:
+            if not _plain(item, level):
+                return False
+        elif isinstance(item, (dict, list, tuple)):
+            return False
+    return True
+
 
 def _cookies_fallback(mapping: dict[Any, Any], path: str, depth: int) -> object:
     """What unparsable ``cookies`` become: ``{}`` in the response context (Sentry types it), else ``[Filtered]``."""
@@ -662,6 +1038,14 @@ def _values(container: object, name: str) -> tuple[str, list[Any]]:
 
 
 _SCRUBBED_SECTIONS = ("extra", "contexts", "breadcrumbs", "request", "user")
+#: Each section, and the sections after it.
+_SECTIONS_FROM = {name: _SCRUBBED_SECTIONS[i:] for i, name in enumerate(_SCRUBBED_SECTIONS)}
+#: The parts of an event the scrubber looks at, in the order it reports them; ``frames`` are the
+#: local variables of ``exception``, ``threads`` and ``stacktrace`` (edited in place, never copied).
+_PARTS: tuple[str, ...] = ("extra", "contexts", "breadcrumbs", "request", "frames", "user")
+_REQUEST_SCRUBBED = ("headers", "data", "env", "query_string")
+#: How deep ``_copy_tree`` copies a section: containers further down are shared with the original.
+_COPY_DEPTH = 32
 #: The rule id Sentry shows for a value the SDK filtered.
 _RULE = "!sentry_feedback.event_scrubber"
 logger = logging.getLogger("sentry_feedback")
@@ -670,15 +1054,25 @@ logger = logging.getLogger("sentry_feedback")
 def scrub_before_sending(scrubber: EventScrubber, event: dict[str, Any]) -> None:
     """Scrub ``event`` just before it is serialized, and note each filtered value in ``_meta``.
 
-    The sections the scrubber edits are copied first, since their nested values may still
-    be shared with the scopes. If the scrubber fails, the sections it would have looked at
-    are removed rather than sent unscrubbed.
+    A read-only pass first finds the parts the scrubber would change. Usually there is none,
+    and the event is left as it is: nothing is copied. Otherwise the sections about to be
+    edited are copied first, since their nested values may still be shared with the scopes.
+    If the scrubber fails, the sections it would have looked at are removed rather than sent
+    unscrubbed.
     """
     try:
+        parts: tuple[str, ...] = _PARTS
+        if type(scrubber).scrub_event is EventScrubber.scrub_event:  # a subclass's own scrub_event always runs
+            try:
+                parts = scrubber._plan(event)
+            except Exception:  # odd input, or a dict another thread changes: the careful way
+                parts = _PARTS
+            if not parts:
+                return
         for key in _SCRUBBED_SECTIONS:
-            if key in event:
+            if key in parts and key in event:
                 event[key] = _copy_tree(event[key])
-        paths = scrubber.scrub_event(event)
+        paths = scrubber.scrub_event(event) if parts is _PARTS else scrubber._scrub_parts(event, parts)
     except Exception:
         logger.exception("the event scrubber failed; extras, breadcrumbs, request and local variables removed")
         for key in ("extra", "breadcrumbs", "request"):
@@ -698,12 +1092,29 @@ def scrub_before_sending(scrubber: EventScrubber, event: dict[str, Any]) -> None
             node[""] = {"rem": [[_RULE, "s"]]}
 
 
-def _copy_tree(value: Any, depth: int = 32) -> Any:
-    """A copy of the dicts and lists in ``value`` (other objects shared); each container is copied atomically."""
+def _copy_tree(value: Any, depth: int = _COPY_DEPTH) -> Any:
+    """A copy of the dicts and lists in ``value`` (other objects shared); each container is copied atomically.
+
+    Dicts (of any dict subclass) become plain dicts, lists and tuples plain lists, down to
+    ``depth`` levels; deeper containers are shared.
+    """
     if depth <= 0:
         return value
     if isinstance(value, dict):
-        return {k: _copy_tree(v, depth - 1) for k, v in value.copy().items()}
+        if type(value) is not dict:
+            return {k: _copy_tree(v, depth - 1) for k, v in value.copy().items()}
+        copy = value.copy()
+        if depth > 1:
+            # Only the containers need a call: values are replaced in place (the size never changes).
+            for k, v in copy.items():
+                if type(v) is not str and isinstance(v, (dict, list, tuple)):
+                    copy[k] = _copy_tree(v, depth - 1)
+        return copy
     if isinstance(value, (list, tuple)):
-        return [_copy_tree(v, depth - 1) for v in list(value)]
+        items = list(value)
+        if depth > 1:
+            for i, v in enumerate(items):
+                if type(v) is not str and isinstance(v, (dict, list, tuple)):
+                    items[i] = _copy_tree(v, depth - 1)
+        return items
     return value
