@@ -808,3 +808,18 @@ def test_a_journal_recovers_what_it_has_not_marked_done(ops: list[tuple[int, str
         complete.append(op)
     assert _recover_content(content[:length], f"{DEAD_PID}-00000000.journal") == _pending(complete)
     assert _recover_content(content, f"{DEAD_PID}-00000000.journal") == _pending(file_ops)
+
+
+def test_with_truncate_above_small_journals_get_done_records_and_large_ones_are_emptied(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path), truncate_above=10_000)
+    try:
+        journal.append("a", b"x" * 100)
+        journal.done("a")
+        path = journal.path or ""
+        assert [kind for kind, _, _ in parse_records(Path(path).read_bytes())[0]] == [PUT, DONE]
+        journal.append("b", b"y" * 20_000)
+        journal.done("b")
+        assert os.path.getsize(path) == 0 and journal.outstanding() == 0
+    finally:
+        journal.close()
+    assert os.listdir(tmp_path) == []

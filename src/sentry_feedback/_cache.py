@@ -30,6 +30,8 @@ __all__: list[str] = []
 logger = logging.getLogger("sentry_feedback")
 
 SUFFIX = ".envelope"
+#: The journal is emptied once every record in it is done and it holds more than this.
+JOURNAL_TRUNCATE_ABOVE = 1024 * 1024
 SENDING = ".sending"
 TMP = ".tmp"  # ``.<name>.<pid>.tmp``: being written; never read, removed when its writer is gone
 
@@ -63,7 +65,7 @@ class EnvelopeCache:
         self._recorder = recorder
         self._counter = 0
         os.makedirs(self.directory, exist_ok=True)
-        self._journal = _journal.Journal(self.directory)
+        self._journal = _journal.Journal(self.directory, truncate_above=JOURNAL_TRUNCATE_ABOVE)
 
     # -- writing --------------------------------------------------------------------------------
 

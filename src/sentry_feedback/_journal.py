@@ -166,7 +166,11 @@ class Journal:
     writes a journal of its own, never its parent's.
     """
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, *, truncate_above: int = 0) -> None:
+        #: When every put is done, the file is truncated to empty only once it is larger than
+        #: this; below it a done record is cheaper (a truncation is a file-system transaction,
+        #: which appends on the caller's thread then wait for).
+        self.truncate_above = truncate_above
         self.directory = os.path.abspath(directory)
         self._lock = threading.Lock()
         self._reset()
@@ -284,17 +288,26 @@ class Journal:
                 return
             if key not in self._outstanding:
                 return
-            if len(self._outstanding) == 1:
-                try:
-                    os.ftruncate(self._fd, 0)
-                except OSError:
-                    pass  # then a done record
-                else:
-                    self._size = 0
-                    self._outstanding.clear()
-                    return
-            self._write(encode_record(DONE, key))
+            last = len(self._outstanding) == 1
+            if last and self._size > self.truncate_above and self._truncate():
+                return
+            try:
+                self._write(encode_record(DONE, key))
+            except OSError:
+                if not (last and self._truncate()):  # a full disk: emptying the file still works
+                    raise
+                return
             self._outstanding.discard(key)
+
+    def _truncate(self) -> bool:
+        """Empty the file, every put being done (lock held); whether it worked."""
+        try:
+            os.ftruncate(self._fd, 0)
+        except OSError:
+            return False
+        self._size = 0
+        self._outstanding.clear()
+        return True
 
     def _done_sealed(self, key: str, requested: set[str]) -> None:
         """:meth:`done` once the file has a torn record: a done record after it would be unreadable.
