@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import atexit
-import logging
-from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
 
-from ._attachment import Attachment
 from ._client import Client
 from ._context import get_client, get_current_scope, get_isolation_scope, set_client, with_isolation_scope
-from ._dsn import Dsn
-from ._feedback import FeedbackFields
+from ._log import logger, real_logger
 from ._options import Options
-from ._scope import Scope
 from ._tracing import PropagationContext, propagation_context_from_headers
-from ._types import Event, EventProcessor, Hint, Level
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import logging
+    from collections.abc import Iterator, Mapping
+    from types import TracebackType
+    from typing import Any
+
     from typing_extensions import Unpack
+
+    from ._attachment import Attachment
+    from ._dsn import Dsn
+    from ._feedback import FeedbackFields
+    from ._scope import Scope
+    from ._types import Event, EventProcessor, Hint, Level
 
 __all__ = [
     "add_attachment",
@@ -50,7 +54,6 @@ __all__ = [
     "set_user",
 ]
 
-logger = logging.getLogger("sentry_feedback")
 _atexit_registered = False
 _debug_handler: logging.Handler | None = None
 
@@ -92,15 +95,20 @@ def _hand_over_counts(previous: Client, client: Client) -> None:
 
 
 def _configure_debug(debug: bool) -> None:
+    """Print the SDK's log to stderr with ``debug=True`` (``logging`` is imported only then)."""
     global _debug_handler
     if debug and _debug_handler is None:
+        import logging
+
         _debug_handler = logging.StreamHandler()
         _debug_handler.setFormatter(logging.Formatter(" [sentry_feedback] %(levelname)s: %(message)s"))
-        logger.addHandler(_debug_handler)
-        logger.setLevel(logging.DEBUG)
+        real = real_logger()
+        real.addHandler(_debug_handler)
+        real.setLevel(logging.DEBUG)
     elif not debug and _debug_handler is not None:
-        logger.removeHandler(_debug_handler)
-        logger.setLevel(logging.NOTSET)
+        real = real_logger()
+        real.removeHandler(_debug_handler)
+        real.setLevel(0)  # logging.NOTSET
         _debug_handler = None
 
 

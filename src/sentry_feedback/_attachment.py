@@ -7,21 +7,26 @@ import contextlib
 import io
 import os
 import stat
-from collections.abc import Iterator
-from typing import Protocol, cast
 
 from ._client_reports import DiscardReason
 from .exceptions import AttachmentReadError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Protocol
+
 __all__ = ["Attachment"]
 
 
-class BinaryReadable(Protocol):
-    """Anything with ``read(size) -> bytes``: an open binary file, ``io.BytesIO``, an upload's stream."""
+if TYPE_CHECKING:
 
-    def read(self, size: int = ..., /) -> bytes:
-        """At most ``size`` bytes; ``b""`` at the end."""
-        ...
+    class BinaryReadable(Protocol):
+        """Anything with ``read(size) -> bytes``: an open binary file, ``io.BytesIO``, an upload's stream."""
+
+        def read(self, size: int = ..., /) -> bytes:
+            """At most ``size`` bytes; ``b""`` at the end."""
+            ...
 
 
 _DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -74,7 +79,15 @@ class Attachment:
     b'{}'
     """
 
-    __slots__ = ("_bytes", "_error", "_size", "attachment_type", "content_type", "filename", "path")
+    __slots__ = (
+        "_bytes",
+        "_error",
+        "_size",
+        "attachment_type",
+        "content_type",
+        "filename",
+        "path",
+    )
 
     def __init__(
         self,
@@ -152,7 +165,12 @@ class Attachment:
             filename = _sanitized_name(_name_of(upload)) or "upload"
         if content_type is None:
             content_type = _declared_content_type(upload)
-        attachment = cls(b"", filename=filename, content_type=content_type, attachment_type=attachment_type)
+        attachment = cls(
+            b"",
+            filename=filename,
+            content_type=content_type,
+            attachment_type=attachment_type,
+        )
         attachment._take(stream, rewind=True)
         return attachment
 
@@ -199,7 +217,9 @@ class Attachment:
             raise
         except OSError as exc:
             raise AttachmentReadError(
-                f"cannot read {self.path!r}: {exc.strerror or exc}", reason=DiscardReason.INTERNAL_SDK_ERROR, quantity=1
+                f"cannot read {self.path!r}: {exc.strerror or exc}",
+                reason=DiscardReason.INTERNAL_SDK_ERROR,
+                quantity=1,
             ) from exc
         finally:
             if fd >= 0:
@@ -259,7 +279,9 @@ class Attachment:
 def _too_large(size: int, limit: int, *, exact: bool = True) -> AttachmentReadError:
     comparison = f"{size} > {limit} bytes" if exact else f"more than {limit} bytes"
     return AttachmentReadError(
-        f"larger than max_attachment_size ({comparison})", reason=DiscardReason.INVALID, quantity=size
+        f"larger than max_attachment_size ({comparison})",
+        reason=DiscardReason.INVALID,
+        quantity=size,
     )
 
 
@@ -272,11 +294,14 @@ def _binary_stream(obj: object, what: str) -> BinaryReadable:
         raise TypeError(f"{what} takes bytes, bytearray, memoryview, str or a binary file object, not {kind}{hint}")
     if isinstance(obj, io.TextIOBase):
         raise TypeError(f"{what} needs a binary file object, not the text file {kind}: open it in 'rb' mode")
-    from inspect import iscoroutinefunction  # only for file objects: keeps ``import sentry_feedback`` light
+    from inspect import (
+        iscoroutinefunction,  # only for file objects: keeps ``import sentry_feedback`` light
+    )
 
     if iscoroutinefunction(read):
         raise TypeError(f"{what} cannot await {kind}.read(): use Attachment.from_upload(upload), or pass upload.file")
-    return cast(BinaryReadable, obj)
+    stream: BinaryReadable = obj  # type: ignore[assignment]  # checked above
+    return stream
 
 
 def _upload_stream(upload: object) -> BinaryReadable:
@@ -359,7 +384,7 @@ def _read_stream(stream: BinaryReadable, limit: int, *, rewind: bool) -> builtin
     start = _position(stream)
     if start is None:
         return _read_to_end(stream, None, limit)
-    seekable = cast(_Seekable, stream)
+    seekable: _Seekable = stream  # type: ignore[assignment]
     try:
         try:
             seekable.seek(0, os.SEEK_END)
@@ -409,10 +434,12 @@ def _read_to_end(stream: BinaryReadable, expected: int | None, limit: int) -> bu
         want = _CHUNK
 
 
-class _Seekable(Protocol):
-    def seek(self, offset: int, whence: int = ..., /) -> object: ...
+if TYPE_CHECKING:
 
-    def tell(self) -> int: ...
+    class _Seekable(Protocol):
+        def seek(self, offset: int, whence: int = ..., /) -> object: ...
+
+        def tell(self) -> int: ...
 
 
 def _position(stream: object) -> int | None:
@@ -432,7 +459,9 @@ def _position(stream: object) -> int | None:
 
 def _unreadable(stream: object, exc: BaseException, quantity: int) -> AttachmentReadError:
     return AttachmentReadError(
-        f"cannot read the {type(stream).__name__}: {exc}", reason=DiscardReason.INTERNAL_SDK_ERROR, quantity=quantity
+        f"cannot read the {type(stream).__name__}: {exc}",
+        reason=DiscardReason.INTERNAL_SDK_ERROR,
+        quantity=quantity,
     )
 
 
@@ -478,19 +507,25 @@ def _open_regular(path: str) -> tuple[int, os.stat_result]:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         raise AttachmentReadError(
-            f"cannot open {path!r}: {exc.strerror or exc}", reason=DiscardReason.INTERNAL_SDK_ERROR, quantity=1
+            f"cannot open {path!r}: {exc.strerror or exc}",
+            reason=DiscardReason.INTERNAL_SDK_ERROR,
+            quantity=1,
         ) from exc
     try:
         info = os.fstat(fd)
     except OSError as exc:
         os.close(fd)
         raise AttachmentReadError(
-            f"cannot read {path!r}: {exc.strerror or exc}", reason=DiscardReason.INTERNAL_SDK_ERROR, quantity=1
+            f"cannot read {path!r}: {exc.strerror or exc}",
+            reason=DiscardReason.INTERNAL_SDK_ERROR,
+            quantity=1,
         ) from exc
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise AttachmentReadError(
-            f"{path!r} is not a regular file ({_file_kind(info.st_mode)})", reason=DiscardReason.INVALID, quantity=1
+            f"{path!r} is not a regular file ({_file_kind(info.st_mode)})",
+            reason=DiscardReason.INVALID,
+            quantity=1,
         )
     return fd, info
 

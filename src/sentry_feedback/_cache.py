@@ -16,18 +16,17 @@ directory: a file is sent only by the process whose rename claimed it.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
-from dataclasses import dataclass
 
 from . import _journal, _random
 from ._client_reports import ClientReportRecorder, DiscardReason
 from ._envelope import Envelope
+from ._log import logger
+from ._record import Frozen
 
 __all__: list[str] = []
 
-logger = logging.getLogger("sentry_feedback")
 
 SUFFIX = ".envelope"
 #: The journal is emptied once every record in it is done and it holds more than this.
@@ -36,12 +35,17 @@ SENDING = ".sending"
 TMP = ".tmp"  # ``.<name>.<pid>.tmp``: being written; never read, removed when its writer is gone
 
 
-@dataclass(frozen=True)
-class CachedEnvelope:
+class CachedEnvelope(Frozen):
     """A cache file this process has claimed (``path``) and its free name (``free_path``)."""
+
+    __slots__ = _fields = ("path", "free_path")
 
     path: str
     free_path: str
+
+    def __init__(self, path: str, free_path: str) -> None:
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "free_path", free_path)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -118,7 +122,10 @@ class EnvelopeCache:
             for cached in recovered:
                 self.release(cached)
         if count:
-            logger.info("recovered %d envelope(s) from the journal of a process that ended", count)
+            logger.info(
+                "recovered %d envelope(s) from the journal of a process that ended",
+                count,
+            )
         return count
 
     def close(self) -> None:
@@ -126,7 +133,12 @@ class EnvelopeCache:
         self._journal.close()
 
     def store(
-        self, data: bytes | Envelope, *, make_room: bool = True, sync: bool = True, key: str | None = None
+        self,
+        data: bytes | Envelope,
+        *,
+        make_room: bool = True,
+        sync: bool = True,
+        key: str | None = None,
     ) -> CachedEnvelope:
         """Write ``data`` (an envelope is written block by block) as a new file claimed by this process.
 
@@ -220,7 +232,10 @@ class EnvelopeCache:
             except OSError:
                 continue
             self._count(envelope, DiscardReason.CACHE_OVERFLOW)
-            logger.warning("offline cache is full (%d files); dropped the oldest envelope", self.max_items)
+            logger.warning(
+                "offline cache is full (%d files); dropped the oldest envelope",
+                self.max_items,
+            )
 
     # -- claiming -------------------------------------------------------------------------------
 
@@ -258,7 +273,10 @@ class EnvelopeCache:
             if not pid_text.isdigit() or _pid_alive(int(pid_text)) or int(pid_text) in journaled:
                 continue
             with contextlib.suppress(OSError):
-                os.rename(os.path.join(self.directory, name), os.path.join(self.directory, base))
+                os.rename(
+                    os.path.join(self.directory, name),
+                    os.path.join(self.directory, base),
+                )
                 recovered += 1
         return recovered
 
@@ -289,12 +307,19 @@ class EnvelopeCache:
         try:
             return Envelope.parse_file(cached.path)
         except Exception as exc:
-            logger.error("cached envelope %s is unreadable (%s); moved aside", os.path.basename(cached.path), exc)
+            logger.error(
+                "cached envelope %s is unreadable (%s); moved aside",
+                os.path.basename(cached.path),
+                exc,
+            )
             self._recorder.record(DiscardReason.INTERNAL_SDK_ERROR, "default")
             corrupt = os.path.join(self.directory, "corrupt")
             try:
                 os.makedirs(corrupt, exist_ok=True)
-                os.replace(cached.path, os.path.join(corrupt, os.path.basename(cached.free_path)))
+                os.replace(
+                    cached.path,
+                    os.path.join(corrupt, os.path.basename(cached.free_path)),
+                )
             except OSError:
                 with contextlib.suppress(OSError):
                     os.unlink(cached.path)

@@ -3,35 +3,29 @@
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sized
-from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
 
 from . import _context, _random
 from ._attachment import Attachment
 from ._client_reports import ClientReportRecorder, DiscardReason
 from ._dispatch import DeliveryTicket, Dispatcher
-from ._dsn import SDK_NAME, Dsn
+from ._dsn import SDK_NAME
 from ._envelope import Envelope, EnvelopeItem
-from ._errors import ExcInfo, exc_info_of, matches_any
-from ._feedback import FeedbackFields, build_feedback_event, new_event_id, normalize_event_id
+from ._errors import exc_info_of, matches_any
+from ._feedback import build_feedback_event, new_event_id, normalize_event_id
+from ._log import logger
 from ._options import Options, check_timeout
 from ._ratelimit import RateLimiter
 from ._scope import Scope, merge_into_event
 from ._scrubber import EventScrubber, scrub_before_sending
 from ._serialize import safe_repr
-from ._stacktrace import StackOptions, exceptions_from_error, stacktrace_from_frame
 from ._tracing import PropagationContext
 from ._transport import FunctionTransport, Transport, make_transport
-from ._types import LEVELS, Event, EventProcessor, Hint, Level
+from ._types import LEVELS
 from ._version import __version__
 from .exceptions import (
     FeedbackDroppedError,
@@ -48,11 +42,22 @@ from .integrations import (
     without_disabled,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType, TracebackType
+    from typing import Any, TypeVar
+
+    from typing_extensions import Unpack
+
+    from ._dsn import Dsn
+    from ._errors import ExcInfo
+    from ._feedback import FeedbackFields
+    from ._stacktrace import StackOptions
+    from ._types import Event, EventProcessor, Hint, Level
+
+    I = TypeVar("I", bound=Integration)  # noqa: E741
+
 __all__ = ["Client"]
-
-I = TypeVar("I", bound=Integration)  # noqa: E741
-
-logger = logging.getLogger("sentry_feedback")
 
 _FEEDBACK_FIELDS = frozenset(("email", "name", "url", "associated_event_id", "replay_id", "source", "tags"))
 #: The most entries taken from an ``attachments`` iterable that has no length (a generator).
@@ -93,12 +98,8 @@ class Client:
         options = self.options
         self._event_processors: list[EventProcessor] = []
         self._default_contexts: dict[str, dict[str, Any]] = {}
-        self._stack_options = StackOptions(
-            in_app_include=options.in_app_include,
-            in_app_exclude=options.in_app_exclude,
-            include_local_variables=options.include_local_variables,
-            include_source_context=options.include_source_context,
-        )
+        # Made by the first error or stack captured: ``_stacktrace`` is not imported by ``init``.
+        self._stack_options: StackOptions | None = None
         scrubber = options.event_scrubber
         self._scrubber: EventScrubber | None = (
             EventScrubber(send_default_pii=options.send_default_pii) if scrubber is True else scrubber or None
@@ -261,21 +262,38 @@ class Client:
         self, error: BaseException, *, handled: bool = True, mechanism_type: str = "generic"
     ) -> Event:
         """The error event payload for ``error``: its chain as ``exception.values`` with frames and locals."""
-        values = exceptions_from_error(
-            error, handled=handled, mechanism_type=mechanism_type, options=self._stack_options
-        )
+        from ._stacktrace import exceptions_from_error
+
+        values = exceptions_from_error(error, handled=handled, mechanism_type=mechanism_type, options=self._stacks())
         return {"level": "error", "exception": {"values": values}}
 
     def current_thread_stacktrace(self, frame: FrameType | None = None) -> dict[str, Any]:
         """``threads`` payload holding the calling stack (for ``attach_stacktrace``)."""
+        from ._stacktrace import stacktrace_from_frame
+
         frame = frame if frame is not None else sys._getframe(1)
-        stacktrace = stacktrace_from_frame(frame, options=self._stack_options)
+        stacktrace = stacktrace_from_frame(frame, options=self._stacks())
         thread = threading.current_thread()
         return {
             "values": [
                 {"id": thread.ident, "name": thread.name, "current": True, "crashed": False, "stacktrace": stacktrace}
             ]
         }
+
+    def _stacks(self) -> StackOptions:
+        """How this client turns errors and stacks into payloads (made on first use)."""
+        stacks = self._stack_options
+        if stacks is None:
+            from ._stacktrace import StackOptions
+
+            options = self.options
+            stacks = self._stack_options = StackOptions(
+                in_app_include=options.in_app_include,
+                in_app_exclude=options.in_app_exclude,
+                include_local_variables=options.include_local_variables,
+                include_source_context=options.include_source_context,
+            )
+        return stacks
 
     def capture_message(
         self,

@@ -7,7 +7,10 @@ import threading
 import time
 import weakref
 from collections import Counter, deque
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ClientReportRecorder", "DiscardReason"]
 

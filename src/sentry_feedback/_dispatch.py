@@ -8,17 +8,13 @@ answers, which the server counts itself).
 
 from __future__ import annotations
 
-import enum
-import logging
 import threading
 import time
-from collections.abc import Callable
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from ._cache import CachedEnvelope, EnvelopeCache
 from ._client_reports import ClientReportRecorder, DiscardReason
 from ._envelope import Envelope, EnvelopeItem, PayloadReadError
+from ._log import logger
 from ._ratelimit import RateLimiter
 from ._spotlight import SpotlightSender
 from ._transport import OK, Transport, TransportResponse
@@ -33,13 +29,17 @@ from .exceptions import (
     TransportError,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, ClassVar, TypeVar
+
     from ._options import Options
+
+    _T = TypeVar("_T")
 
 __all__ = ["DeliveryTicket", "Dispatcher", "record_dropped_items"]
 
-logger = logging.getLogger("sentry_feedback")
-_T = TypeVar("_T")
 
 #: Item types that carry an event; their attachments are dropped with them.
 EVENT_ITEM_TYPES = frozenset({"event", "feedback", "transaction"})
@@ -93,38 +93,83 @@ class _Unwatched(DeliveryTicket):
 _UNWATCHED = _Unwatched()
 
 
-class _Task(NamedTuple):
-    envelope: Envelope | None  # None: a control task (see kind)
-    ticket: DeliveryTicket | None = None
-    attempt: int = 1
-    cached: CachedEnvelope | None = None
-    # "send"; "reports": send pending client reports now; "drain": the offline cache;
-    # "final_reports": a retired dispatcher's last report, once its queue is done.
-    kind: str = "send"
-    # False: what capture wrote (``cached`` or the journal's put) lacks some attachments.
-    cached_complete: bool = True
-    # Written at capture to the journal under this key (see :meth:`Dispatcher._persist_early`),
-    # with these bytes; the worker writes the cache file.
-    journal_key: str | None = None
-    journal_data: bytes | None = None
+class _Task:
+    __slots__ = (
+        "attempt",
+        "cached",
+        "cached_complete",
+        "envelope",
+        "journal_data",
+        "journal_key",
+        "kind",
+        "ticket",
+    )
+
+    def __init__(
+        self,
+        envelope: Envelope | None,
+        ticket: DeliveryTicket | None = None,
+        attempt: int = 1,
+        cached: CachedEnvelope | None = None,
+        kind: str = "send",
+        cached_complete: bool = True,
+        journal_key: str | None = None,
+        journal_data: bytes | None = None,
+    ) -> None:
+        # None: a control task (see kind)
+        self.envelope = envelope
+        self.ticket = ticket
+        self.attempt = attempt
+        self.cached = cached
+        # "send"; "reports": send pending client reports now; "drain": the offline cache;
+        # "final_reports": a retired dispatcher's last report, once its queue is done.
+        self.kind = kind
+        # False: what capture wrote (``cached`` or the journal's put) lacks some attachments.
+        self.cached_complete = cached_complete
+        # Written at capture to the journal under this key (see :meth:`Dispatcher._persist_early`),
+        # with these bytes; the worker writes the cache file.
+        self.journal_key = journal_key
+        self.journal_data = journal_data
 
 
-class _Early(NamedTuple):
+class _Early:
     """What capture wrote to the offline cache: a journal put, else a cache file, else nothing."""
 
-    key: str | None = None
-    data: bytes | None = None
-    cached: CachedEnvelope | None = None
-    complete: bool = True
+    __slots__ = ("cached", "complete", "data", "key")
+
+    def __init__(
+        self,
+        key: str | None = None,
+        data: bytes | None = None,
+        cached: CachedEnvelope | None = None,
+        complete: bool = True,
+    ) -> None:
+        self.key = key
+        self.data = data
+        self.cached = cached
+        self.complete = complete
 
 
 _NOTHING_EARLY = _Early()
 
 
-class _Sent(enum.Enum):
-    DELIVERED = "delivered"
-    FINAL = "final"  # an answer that ends it: dropped and counted (or counted by the server)
-    NETWORK = "network"  # not reached: may be tried again
+class _Sent:
+    """How a send ended (three constants, compared with ``is``)."""
+
+    __slots__ = ("name",)
+    DELIVERED: ClassVar[_Sent]
+    FINAL: ClassVar[_Sent]  # an answer that ends it: dropped and counted (or counted by the server)
+    NETWORK: ClassVar[_Sent]  # not reached: may be tried again
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+_Sent.DELIVERED, _Sent.FINAL, _Sent.NETWORK = (
+    _Sent("delivered"),
+    _Sent("final"),
+    _Sent("network"),
+)
 
 
 def record_dropped_items(recorder: ClientReportRecorder, reason: str, items: list[EnvelopeItem]) -> None:
@@ -136,6 +181,8 @@ def record_dropped_items(recorder: ClientReportRecorder, reason: str, items: lis
 
 def rfc3339_now() -> str:
     """The current UTC time as RFC 3339 with milliseconds, for ``sent_at``."""
+    from datetime import datetime, timezone
+
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -161,7 +208,11 @@ class Dispatcher:
             try:
                 self._cache = EnvelopeCache(options.cache_dir, options.max_cache_items, recorder)
             except OSError as exc:
-                logger.error("cannot use cache_dir %r (%s); envelopes are kept in memory only", options.cache_dir, exc)
+                logger.error(
+                    "cannot use cache_dir %r (%s); envelopes are kept in memory only",
+                    options.cache_dir,
+                    exc,
+                )
         self._spotlight = SpotlightSender.from_option(options.spotlight)
         self._drain_failures = 0
         #: Notified after every step of the drain; guards ``_drain_scheduled``.
@@ -211,7 +262,11 @@ class Dispatcher:
         logger.warning("transport queue is full; dropped envelope %s", envelope.event_id)
         if ticket is not None:
             ticket.resolve(
-                FeedbackDroppedError("the transport queue is full", reason=reason, event_id=envelope.event_id)
+                FeedbackDroppedError(
+                    "the transport queue is full",
+                    reason=reason,
+                    event_id=envelope.event_id,
+                )
             )
         return False
 
@@ -226,7 +281,11 @@ class Dispatcher:
                 self._cache.journal_done(task.journal_key)
             except OSError:
                 event_id = task.envelope.event_id if task.envelope is not None else None
-                logger.warning("could not update the journal for envelope %s", event_id, exc_info=True)
+                logger.warning(
+                    "could not update the journal for envelope %s",
+                    event_id,
+                    exc_info=True,
+                )
 
     def flush(self, timeout: float) -> bool:
         """Send what is queued, then pending client reports; ``True`` if all was handled in time.
@@ -335,7 +394,9 @@ class Dispatcher:
         if task.ticket is not None:
             task.ticket.resolve(
                 FeedbackDroppedError(
-                    "the background thread failed", reason=DiscardReason.INTERNAL_SDK_ERROR, event_id=envelope.event_id
+                    "the background thread failed",
+                    reason=DiscardReason.INTERNAL_SDK_ERROR,
+                    event_id=envelope.event_id,
                 )
             )
 
@@ -350,12 +411,14 @@ class Dispatcher:
                 cached = early
                 if task.journal_key is not None:
                     cached, _ = self._store_journaled(
-                        task, Envelope(envelope.headers, self._materialize(envelope.items))
+                        task,
+                        Envelope(envelope.headers, self._materialize(envelope.items)),
                     )
                 elif early is None or not task.cached_complete:
                     data = Envelope(envelope.headers, self._materialize(envelope.items))
                     cached, _ = self._readable(
-                        data, lambda env: self._cache_store(env) if early is None else self._cache_rewrite(early, env)
+                        data,
+                        lambda env: self._cache_store(env) if early is None else self._cache_rewrite(early, env),
                     )
                 # Written at capture (claimed by us: free it), or released before its retry was
                 # scheduled (then this does nothing): the next start sends it.
@@ -363,7 +426,11 @@ class Dispatcher:
                 self._cache.release(cached)
                 return
             except Exception:
-                logger.warning("could not keep envelope %s in the cache", envelope.event_id, exc_info=True)
+                logger.warning(
+                    "could not keep envelope %s in the cache",
+                    envelope.event_id,
+                    exc_info=True,
+                )
         logger.warning("envelope %s was not sent before shutdown", envelope.event_id)
         record_dropped_items(self.recorder, DiscardReason.NETWORK_ERROR, envelope.items)
         if task.ticket is not None:
@@ -426,7 +493,8 @@ class Dispatcher:
         early = task.cached
         items = self._drop_rate_limited(envelope.items)
         limited_category = next(
-            (i.data_category for i in envelope.items if i.type in EVENT_ITEM_TYPES and i not in items), None
+            (i.data_category for i in envelope.items if i.type in EVENT_ITEM_TYPES and i not in items),
+            None,
         )
         items = self._materialize(items)
         if limited_category is not None:
@@ -484,7 +552,11 @@ class Dispatcher:
             lost = {
                 "timestamp": time.time(),
                 "discarded_events": [
-                    {"reason": DiscardReason.INTERNAL_SDK_ERROR, "category": "attachment", "quantity": left_out}
+                    {
+                        "reason": DiscardReason.INTERNAL_SDK_ERROR,
+                        "category": "attachment",
+                        "quantity": left_out,
+                    }
                 ],
             }
             items.append(EnvelopeItem.from_json("client_report", lost))
@@ -493,16 +565,31 @@ class Dispatcher:
         try:
             data = Envelope(envelope.headers, items).serialize()
         except Exception:
-            logger.debug("could not serialize envelope %s early", envelope.event_id, exc_info=True)
+            logger.debug(
+                "could not serialize envelope %s early",
+                envelope.event_id,
+                exc_info=True,
+            )
             return _NOTHING_EARLY
         try:
             return _Early(key=cache.journal_put(data), data=data, complete=not left_out)
         except Exception:
-            logger.debug("could not journal envelope %s; writing its file", envelope.event_id, exc_info=True)
+            logger.debug(
+                "could not journal envelope %s; writing its file",
+                envelope.event_id,
+                exc_info=True,
+            )
         try:
-            return _Early(cached=cache.store(data, make_room=False, sync=False), complete=not left_out)
+            return _Early(
+                cached=cache.store(data, make_room=False, sync=False),
+                complete=not left_out,
+            )
         except Exception:
-            logger.debug("could not write envelope %s to the cache early", envelope.event_id, exc_info=True)
+            logger.debug(
+                "could not write envelope %s to the cache early",
+                envelope.event_id,
+                exc_info=True,
+            )
             return _NOTHING_EARLY
 
     def _store_journaled(
@@ -524,11 +611,19 @@ class Dispatcher:
             else:
                 cached, envelope = self._readable(envelope, lambda env: cache.store(env, key=key))
         except OSError as exc:
-            logger.warning("could not write envelope %s to the cache (%s); sending anyway", envelope.event_id, exc)
+            logger.warning(
+                "could not write envelope %s to the cache (%s); sending anyway",
+                envelope.event_id,
+                exc,
+            )
         try:
             cache.journal_done(key)
         except OSError:
-            logger.warning("could not update the journal for envelope %s", envelope.event_id, exc_info=True)
+            logger.warning(
+                "could not update the journal for envelope %s",
+                envelope.event_id,
+                exc_info=True,
+            )
         return cached, envelope
 
     def _rewrite(self, early: CachedEnvelope, envelope: Envelope) -> tuple[CachedEnvelope, Envelope]:
@@ -547,7 +642,11 @@ class Dispatcher:
         try:
             return self._readable(envelope, self._cache_store)
         except OSError as exc:
-            logger.warning("could not write envelope %s to the cache (%s); sending anyway", envelope.event_id, exc)
+            logger.warning(
+                "could not write envelope %s to the cache (%s); sending anyway",
+                envelope.event_id,
+                exc,
+            )
             return None, envelope
 
     def _cache_store(self, envelope: Envelope) -> CachedEnvelope:
@@ -621,7 +720,11 @@ class Dispatcher:
 
     def _drop_attachment(self, item: EnvelopeItem, reason: str, why: str, quantity: int | None = None) -> None:
         logger.warning("attachment %r not sent: %s", item.headers.get("filename"), why)
-        self.recorder.record(reason, "attachment", max(item.quantity() if quantity is None else quantity, 1))
+        self.recorder.record(
+            reason,
+            "attachment",
+            max(item.quantity() if quantity is None else quantity, 1),
+        )
 
     def _take_report(self) -> dict[str, Any] | None:
         if not self._send_reports or self.limiter.is_limited("internal"):
@@ -631,7 +734,13 @@ class Dispatcher:
             self._last_report = time.monotonic()
         return report
 
-    def _send(self, envelope: Envelope, ticket: DeliveryTicket, attempt: int, cached: CachedEnvelope | None) -> _Sent:
+    def _send(
+        self,
+        envelope: Envelope,
+        ticket: DeliveryTicket,
+        attempt: int,
+        cached: CachedEnvelope | None,
+    ) -> _Sent:
         """Send once with a client report attached; settle, retry or keep the envelope by the outcome."""
         event_id = envelope.event_id
         report = self._take_report()
@@ -663,7 +772,9 @@ class Dispatcher:
                     self._cache.remove(cached)
                 ticket.resolve(
                     FeedbackDroppedError(
-                        f"transport error: {exc}", reason=DiscardReason.INTERNAL_SDK_ERROR, event_id=event_id
+                        f"transport error: {exc}",
+                        reason=DiscardReason.INTERNAL_SDK_ERROR,
+                        event_id=event_id,
                     )
                 )
                 return _Sent.FINAL
@@ -673,18 +784,33 @@ class Dispatcher:
         return self._outcome(envelope, ticket, report, response)
 
     def _network_failure(
-        self, envelope: Envelope, ticket: DeliveryTicket, attempt: int, cached: CachedEnvelope | None, exc: Exception
+        self,
+        envelope: Envelope,
+        ticket: DeliveryTicket,
+        attempt: int,
+        cached: CachedEnvelope | None,
+        exc: Exception,
     ) -> None:
         event_id = envelope.event_id
         if cached is not None and self._cache is not None:
             self._cache.release(cached)
         if attempt < self._retry.max_attempts and not self._worker.closed:
             delay = self._retry.delay(attempt)
-            logger.info("could not send envelope %s (%s); retry %d in %.1f s", event_id, exc, attempt, delay)
+            logger.info(
+                "could not send envelope %s (%s); retry %d in %.1f s",
+                event_id,
+                exc,
+                attempt,
+                delay,
+            )
             self._worker.submit_later(_Task(envelope, ticket, attempt + 1, cached), delay)
             return
         if cached is not None:
-            logger.warning("could not send envelope %s (%s); it stays in the cache for later", event_id, exc)
+            logger.warning(
+                "could not send envelope %s (%s); it stays in the cache for later",
+                event_id,
+                exc,
+            )
             ticket.resolve(NetworkError(f"{exc} (kept in the offline cache)", event_id=event_id))
             return
         logger.warning("could not send envelope %s after %d attempt(s): %s", event_id, attempt, exc)
@@ -765,9 +891,16 @@ class Dispatcher:
             if report is not None:
                 self.recorder.restore(report)
             self._restore_carried_reports(envelope)
-            category = next((i.data_category for i in envelope.items if i.type in EVENT_ITEM_TYPES), "default")
+            category = next(
+                (i.data_category for i in envelope.items if i.type in EVENT_ITEM_TYPES),
+                "default",
+            )
             retry = self.limiter.retry_after(category)
-            logger.info("rate limited by the server (429) for %.0f s; envelope %s dropped", retry, event_id)
+            logger.info(
+                "rate limited by the server (429) for %.0f s; envelope %s dropped",
+                retry,
+                event_id,
+            )
             ticket.resolve(
                 RateLimitedError(
                     "the server rate-limited the envelope (429)",
@@ -780,7 +913,11 @@ class Dispatcher:
         detail = response.detail
         if status == 413:
             size = sum(item.length for item in envelope.items)
-            logger.error("envelope %s (about %d bytes) is too large for the server (413); dropped", event_id, size)
+            logger.error(
+                "envelope %s (about %d bytes) is too large for the server (413); dropped",
+                event_id,
+                size,
+            )
         else:
             logger.warning("server answered %d to envelope %s: %s", status, event_id, detail)
         self._failed(envelope, report, DiscardReason.SEND_ERROR)
@@ -801,7 +938,11 @@ class Dispatcher:
                 try:
                     self.recorder.restore(item.get_json())
                 except Exception:
-                    logger.debug("unreadable client report in envelope %s", envelope.event_id, exc_info=True)
+                    logger.debug(
+                        "unreadable client report in envelope %s",
+                        envelope.event_id,
+                        exc_info=True,
+                    )
 
     def _send_reports_alone(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._last_report < CLIENT_REPORT_INTERVAL:
@@ -809,7 +950,10 @@ class Dispatcher:
         report = self._take_report()
         if report is None:
             return
-        envelope = Envelope({"sent_at": rfc3339_now()}, [EnvelopeItem.from_json("client_report", report)])
+        envelope = Envelope(
+            {"sent_at": rfc3339_now()},
+            [EnvelopeItem.from_json("client_report", report)],
+        )
         try:
             response = self.transport.send(envelope) or OK
         except BaseException as exc:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import urllib.parse
-from dataclasses import dataclass
-
+from ._record import Frozen
 from ._version import __version__
+
+TYPE_CHECKING = False
 
 __all__ = ["Dsn"]
 
@@ -13,53 +13,79 @@ SDK_NAME = "sentry.python.feedback"
 USER_AGENT = f"sentry-feedback/{__version__}"
 
 
-@dataclass(frozen=True)
-class Dsn:
+class Dsn(Frozen):
     """A parsed DSN: ``{scheme}://{public_key}[:{secret}]@{host}[:{port}]/{prefix/}{project_id}``.
+
+    Frozen and hashable; equal when all fields are.
 
     >>> Dsn.parse("https://key@o1.ingest.sentry.io/42").envelope_url
     'https://o1.ingest.sentry.io/api/42/envelope/'
     """
 
+    __slots__ = _fields = ("scheme", "public_key", "host", "project_id", "port", "path_prefix", "secret_key")
+
+    #: ``http`` or ``https``.
     scheme: str
+    #: The key before ``@``.
     public_key: str
+    #: The host name (an IPv6 address in brackets).
     host: str
+    #: The project id (digits), the last path segment.
     project_id: str
-    port: int | None = None
-    path_prefix: str = ""
-    secret_key: str | None = None
+    #: The port, or ``None`` for the scheme's default.
+    port: int | None
+    #: The path before the project id, without surrounding slashes (usually empty).
+    path_prefix: str
+    #: The legacy secret key after ``:``, or ``None``.
+    secret_key: str | None
+
+    def __init__(
+        self,
+        scheme: str,
+        public_key: str,
+        host: str,
+        project_id: str,
+        port: int | None = None,
+        path_prefix: str = "",
+        secret_key: str | None = None,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "scheme", scheme)
+        setattr_(self, "public_key", public_key)
+        setattr_(self, "host", host)
+        setattr_(self, "project_id", project_id)
+        setattr_(self, "port", port)
+        setattr_(self, "path_prefix", path_prefix)
+        setattr_(self, "secret_key", secret_key)
 
     @classmethod
     def parse(cls, value: str) -> Dsn:
         """Parse ``value``; raise ``ValueError`` naming the part that is wrong."""
         if not isinstance(value, str):
             raise ValueError(f"DSN must be a string, not {type(value).__name__}")
-        try:
-            parts = urllib.parse.urlsplit(value.strip())
-            port = parts.port
-        except ValueError as exc:
-            raise ValueError(f"invalid DSN {value!r}: {exc}") from None
-        if parts.scheme not in ("http", "https"):
-            raise ValueError(f"invalid DSN {value!r}: scheme must be http or https, not {parts.scheme!r}")
-        if not parts.username:
+        text = value.strip()
+        parts = _split_plain(text) or _split_with_urllib(value, text)
+        scheme, username, password, hostname, port, path, query_or_fragment = parts
+        if scheme not in ("http", "https"):
+            raise ValueError(f"invalid DSN {value!r}: scheme must be http or https, not {scheme!r}")
+        if not username:
             raise ValueError(f"invalid DSN {value!r}: missing public key (before '@')")
-        if not parts.hostname:
+        if not hostname:
             raise ValueError(f"invalid DSN {value!r}: missing host")
-        path = parts.path.rstrip("/")
-        prefix, _, project_id = path.rpartition("/")
+        prefix, _, project_id = path.rstrip("/").rpartition("/")
         if not project_id:
             raise ValueError(f"invalid DSN {value!r}: missing project id (last path segment)")
         if not (project_id.isascii() and project_id.isdigit()):
             raise ValueError(f"invalid DSN {value!r}: project id must be a number, not {project_id!r}")
-        if parts.query or parts.fragment:
+        if query_or_fragment:
             raise ValueError(f"invalid DSN {value!r}: unexpected query or fragment")
-        host = parts.hostname
+        host = hostname
         if ":" in host:  # IPv6 literal: keep the brackets in URLs
             host = f"[{host}]"
         return cls(
-            scheme=parts.scheme,
-            public_key=urllib.parse.unquote(parts.username),
-            secret_key=urllib.parse.unquote(parts.password) if parts.password else None,
+            scheme=scheme,
+            public_key=username,
+            secret_key=password or None,
             host=host,
             port=port,
             path_prefix=prefix.strip("/"),
@@ -88,3 +114,57 @@ class Dsn:
         secret = f":{self.secret_key}" if self.secret_key else ""
         prefix = f"{self.path_prefix}/" if self.path_prefix else ""
         return f"{self.scheme}://{self.public_key}{secret}@{self.netloc}/{prefix}{self.project_id}"
+
+
+if TYPE_CHECKING:
+    #: ``(scheme, public key, secret, host name, port, path, has a query or fragment)``, the
+    #: user parts percent-decoded and the host name lower-cased, as ``urllib.parse`` gives them.
+    _Parts = tuple[str, str | None, str | None, str | None, int | None, str, bool]
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_HOST_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.")
+_PATH_CHARACTERS = _UNRESERVED | {"/"}
+
+
+def _split_plain(text: str) -> _Parts | None:
+    """The parts of a plain DSN, without importing ``urllib.parse``; ``None`` for anything else.
+
+    Plain: a lower-case ``http``/``https`` scheme, a key (and secret) and path of unreserved
+    characters, a host name of letters, digits, dots and dashes, an optional decimal port.
+    For those, ``urllib.parse.urlsplit`` gives exactly these parts; whatever is not plain
+    (percent escapes, IPv6, queries, stray characters, errors to report) goes through it.
+    """
+    scheme, separator, rest = text.partition("://")
+    if not separator or scheme not in ("http", "https"):
+        return None
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, hostport = netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    hostname, _, port_text = hostport.partition(":")
+    if (
+        not (slash and at and username and hostname)
+        or not _UNRESERVED.issuperset(userinfo.replace(":", "", 1))
+        or not _HOST_CHARACTERS.issuperset(hostname)
+        or not _PATH_CHARACTERS.issuperset(path)
+    ):
+        return None
+    port: int | None = None
+    if port_text:
+        if not (port_text.isascii() and port_text.isdigit() and len(port_text) <= 5 and int(port_text) <= 65535):
+            return None
+        port = int(port_text)
+    return scheme, username, password or None, hostname.lower(), port, "/" + path, False
+
+
+def _split_with_urllib(value: str, text: str) -> _Parts:
+    """The parts of any DSN, by ``urllib.parse``; ``ValueError`` for a malformed URL or port."""
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"invalid DSN {value!r}: {exc}") from None
+    username = urllib.parse.unquote(parts.username) if parts.username else parts.username
+    password = urllib.parse.unquote(parts.password) if parts.password else None
+    return parts.scheme, username, password, parts.hostname, port, parts.path, bool(parts.query or parts.fragment)

@@ -7,15 +7,17 @@ a newline, the payload bytes and a newline. Every item we write carries an expli
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any
 
 from . import _serialize
 from ._attachment import BLOCK, SMALL_FILE, Attachment, FileRegion
 from ._client_reports import DiscardReason
 from .exceptions import AttachmentReadError, EnvelopeParseError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from typing import IO, Any
 
 __all__ = ["Envelope", "EnvelopeItem"]
 
@@ -75,7 +77,12 @@ class EnvelopeItem:
 
     @classmethod
     def from_json(
-        cls, item_type: str, payload: Any, *, prepare: Callable[[Any], None] | None = None, **headers: Any
+        cls,
+        item_type: str,
+        payload: Any,
+        *,
+        prepare: Callable[[Any], None] | None = None,
+        **headers: Any,
     ) -> EnvelopeItem:
         """An item whose payload is ``payload`` serialized as JSON (lazily).
 
@@ -193,6 +200,8 @@ class EnvelopeItem:
         if self._json is not None:
             self._run_prepare()
             return self._json
+        import json
+
         try:
             return json.loads(self.payload)
         except ValueError as exc:
@@ -419,6 +428,8 @@ class _InFile:
 
 
 def _json_object(line: bytes, what: str) -> dict[str, Any]:
+    import json
+
     try:
         value = json.loads(line)
     except ValueError as exc:

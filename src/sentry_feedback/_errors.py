@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import sys
-from types import TracebackType
-from typing import TypeAlias
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import TypeAlias
 
 __all__: list[str] = []
 

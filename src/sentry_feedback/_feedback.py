@@ -2,46 +2,36 @@
 
 from __future__ import annotations
 
-import re
 import sys
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypedDict
+from collections.abc import Mapping
 
 from . import _random
-from ._types import Event, Hint
-
-if TYPE_CHECKING:
-    from ._attachment import Attachment
-    from ._scope import Scope
+from ._lazy import LazyPattern
 from .exceptions import InvalidFeedbackError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._typed import FeedbackFields as FeedbackFields
+    from ._types import Event
 
 __all__ = ["MAX_MESSAGE_LENGTH", "FeedbackFields"]
 
 #: The longest feedback message Sentry accepts, in characters.
 MAX_MESSAGE_LENGTH = 4096
-_UUID_RE = re.compile(r"\A([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\Z")
+_UUID_RE = LazyPattern(r"\A([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\Z")
 
+if not TYPE_CHECKING:
 
-class FeedbackFields(TypedDict, total=False):
-    """The optional keyword arguments of ``capture_feedback`` and ``send_feedback``.
+    def __getattr__(name: str) -> object:
+        """``FeedbackFields`` (a ``typing.TypedDict``) is made on first use: see ``_typed``."""
+        if name == "FeedbackFields":
+            from ._typed import FeedbackFields
 
-    ``email``, ``name``, ``url``, ``source``: what the user gave, sent as given.
-    ``associated_event_id``: the error this feedback is about (a UUID, dashes allowed).
-    ``replay_id``: a related Session Replay. ``tags``: tags for this feedback only.
-    ``attachments``: files sent in the same envelope. ``hint``: passed to event
-    processors and ``before_send_feedback``. ``scope``: used instead of the current scope.
-    """
-
-    email: str | None
-    name: str | None
-    url: str | None
-    associated_event_id: str | None
-    replay_id: str | None
-    source: str | None
-    tags: Mapping[str, object] | None
-    attachments: Iterable[Attachment] | None
-    hint: Hint | None
-    scope: Scope | None
+            globals()["FeedbackFields"] = FeedbackFields
+            return FeedbackFields
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 new_event_id = _random.event_id

@@ -75,20 +75,20 @@ every run may be pid 1) is recovered: this process knows the names of its own jo
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import struct
 import threading
 import weakref
 import zlib
-from typing import TYPE_CHECKING
 
+from ._log import logger
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__: list[str] = []
 
-logger = logging.getLogger("sentry_feedback")
 
 SUFFIX = ".journal"
 RECOVERING = ".recovering."
@@ -240,7 +240,11 @@ class Journal:
             except OSError:
                 if self._requested is None:
                     self._requested = set()
-                logger.error("journal %s may have a torn record that cannot be removed (%s)", self._path, exc)
+                logger.error(
+                    "journal %s may have a torn record that cannot be removed (%s)",
+                    self._path,
+                    exc,
+                )
             raise
 
     def _discard_file(self) -> None:
@@ -563,7 +567,12 @@ def recover(directory: str, store: Callable[[str, bytes], None], exists: Callabl
         try:
             stored += _recover_file(path, store, exists)
         except Exception as exc:
-            logger.warning("could not recover journal %s (%s); left for later", name, exc, exc_info=True)
+            logger.warning(
+                "could not recover journal %s (%s); left for later",
+                name,
+                exc,
+                exc_info=True,
+            )
         finally:
             _active.discard(os.path.basename(path))
     return stored

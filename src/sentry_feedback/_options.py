@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
 
 from ._dsn import Dsn
-from ._types import BeforeSend
+from ._record import FACTORY, Frozen
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from ._envelope import Envelope
     from ._scrubber import EventScrubber
     from ._transport import Transport
+    from ._types import BeforeSend
     from .integrations import Integration
 
 #: Values of ``SENTRY_DEBUG`` that turn ``debug`` on.
@@ -25,24 +27,36 @@ _SEQUENCE_OPTIONS = ("in_app_include", "in_app_exclude", "ignore_errors", "integ
 __all__ = ["Options", "RetryPolicy"]
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(Frozen):
     """How envelopes that hit a network error are retried: exponential backoff with jitter.
 
     Attempt ``n`` (1-based) waits ``min(initial * 2 ** (n - 1), maximum)`` seconds, give or
     take ``jitter`` (a fraction). After ``max_attempts`` sends an envelope is given up:
     counted as ``network_error``, or, with ``cache_dir``, left on disk for the next start.
+    Frozen and validated when made (``ValueError``).
 
     >>> RetryPolicy(max_attempts=3).delay(2) <= 2.0 * 1.25
     True
     """
 
-    max_attempts: int = 4
-    initial: float = 1.0
-    maximum: float = 30.0
-    jitter: float = 0.25
+    __slots__ = _fields = ("max_attempts", "initial", "maximum", "jitter")
 
-    def __post_init__(self) -> None:
+    #: Sends of an envelope at most (1: no retry).
+    max_attempts: int
+    #: Seconds to wait after the first failed send.
+    initial: float
+    #: The longest wait, in seconds.
+    maximum: float
+    #: How much a wait varies, as a fraction of it (0 to 1).
+    jitter: float
+
+    def __init__(
+        self, max_attempts: int = 4, initial: float = 1.0, maximum: float = 30.0, jitter: float = 0.25
+    ) -> None:
+        object.__setattr__(self, "max_attempts", max_attempts)
+        object.__setattr__(self, "initial", initial)
+        object.__setattr__(self, "maximum", maximum)
+        object.__setattr__(self, "jitter", jitter)
         _check_int("retry.max_attempts", self.max_attempts, 1, MAX_RETRY_ATTEMPTS)
         _check_number("retry.initial", self.initial, 0.0, MAX_WAIT)
         _check_number("retry.maximum", self.maximum, 0.0, MAX_WAIT)
@@ -69,55 +83,149 @@ MAX_ATTACHMENT_SIZE = GiB
 MAX_RETRY_ATTEMPTS = 100
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(Frozen):
     """Everything ``init`` accepts, validated once. Read it as ``get_client().options``.
 
     See the options reference in the docs for each field. Build one with
     :meth:`Options.build`, which applies environment variables and defaults and raises
     ``TypeError`` for an unknown option and ``ValueError`` for a bad value.
+    Frozen (assigning a field raises ``dataclasses.FrozenInstanceError``) and hashable.
     """
 
-    dsn: Dsn | None = None
-    release: str | None = None
-    environment: str = "production"
-    dist: str | None = None
-    server_name: str | None = None
-    debug: bool = False
-    sample_rate: float = 1.0
-    before_send: BeforeSend | None = None
-    before_send_feedback: BeforeSend | None = None
-    max_breadcrumbs: int = 100
-    send_default_pii: bool = False
-    send_client_reports: bool = True
-    transport: Transport | type[Transport] | Callable[[Envelope], object] | None = field(default=None, repr=False)
-    transport_queue_size: int = 100
-    shutdown_timeout: float = 2.0
-    http_timeout: float = 10.0
-    compression_level: int = 6
-    ca_certs: str | None = None
-    max_attachment_size: int = 100 * MiB
-    in_app_include: tuple[str, ...] = ()
-    in_app_exclude: tuple[str, ...] = ()
-    include_local_variables: bool = True
-    include_source_context: bool = True
-    attach_stacktrace: bool = False
-    ignore_errors: tuple[type[BaseException] | str, ...] = ()
-    before_breadcrumb: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None] | None = None
-    integrations: tuple[Integration, ...] = ()
-    default_integrations: bool = True
-    auto_enabling_integrations: bool = True
-    disabled_integrations: tuple[type[Integration] | Integration, ...] = ()
-    event_scrubber: EventScrubber | bool = True
-    cache_dir: str | None = None
-    max_cache_items: int = 100
-    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy())
-    http_proxy: str | None = None
-    https_proxy: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    keep_alive: bool = True
-    spotlight: bool | str = False
+    __slots__ = _fields = (
+        "dsn",
+        "release",
+        "environment",
+        "dist",
+        "server_name",
+        "debug",
+        "sample_rate",
+        "before_send",
+        "before_send_feedback",
+        "max_breadcrumbs",
+        "send_default_pii",
+        "send_client_reports",
+        "transport",
+        "transport_queue_size",
+        "shutdown_timeout",
+        "http_timeout",
+        "compression_level",
+        "ca_certs",
+        "max_attachment_size",
+        "in_app_include",
+        "in_app_exclude",
+        "include_local_variables",
+        "include_source_context",
+        "attach_stacktrace",
+        "ignore_errors",
+        "before_breadcrumb",
+        "integrations",
+        "default_integrations",
+        "auto_enabling_integrations",
+        "disabled_integrations",
+        "event_scrubber",
+        "cache_dir",
+        "max_cache_items",
+        "retry",
+        "http_proxy",
+        "https_proxy",
+        "cert_file",
+        "key_file",
+        "keep_alive",
+        "spotlight",
+    )
+    _hidden = frozenset({"transport"})
+
+    dsn: Dsn | None
+    release: str | None
+    environment: str
+    dist: str | None
+    server_name: str | None
+    debug: bool
+    sample_rate: float
+    before_send: BeforeSend | None
+    before_send_feedback: BeforeSend | None
+    max_breadcrumbs: int
+    send_default_pii: bool
+    send_client_reports: bool
+    transport: Transport | type[Transport] | Callable[[Envelope], object] | None
+    transport_queue_size: int
+    shutdown_timeout: float
+    http_timeout: float
+    compression_level: int
+    ca_certs: str | None
+    max_attachment_size: int
+    in_app_include: tuple[str, ...]
+    in_app_exclude: tuple[str, ...]
+    include_local_variables: bool
+    include_source_context: bool
+    attach_stacktrace: bool
+    ignore_errors: tuple[type[BaseException] | str, ...]
+    before_breadcrumb: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None] | None
+    integrations: tuple[Integration, ...]
+    default_integrations: bool
+    auto_enabling_integrations: bool
+    disabled_integrations: tuple[type[Integration] | Integration, ...]
+    event_scrubber: EventScrubber | bool
+    cache_dir: str | None
+    max_cache_items: int
+    retry: RetryPolicy
+    http_proxy: str | None
+    https_proxy: str | None
+    cert_file: str | None
+    key_file: str | None
+    keep_alive: bool
+    spotlight: bool | str
+
+    def __init__(
+        self,
+        dsn: Dsn | None = None,
+        release: str | None = None,
+        environment: str = "production",
+        dist: str | None = None,
+        server_name: str | None = None,
+        debug: bool = False,
+        sample_rate: float = 1.0,
+        before_send: BeforeSend | None = None,
+        before_send_feedback: BeforeSend | None = None,
+        max_breadcrumbs: int = 100,
+        send_default_pii: bool = False,
+        send_client_reports: bool = True,
+        transport: Transport | type[Transport] | Callable[[Envelope], object] | None = None,
+        transport_queue_size: int = 100,
+        shutdown_timeout: float = 2.0,
+        http_timeout: float = 10.0,
+        compression_level: int = 6,
+        ca_certs: str | None = None,
+        max_attachment_size: int = 100 * MiB,
+        in_app_include: tuple[str, ...] = (),
+        in_app_exclude: tuple[str, ...] = (),
+        include_local_variables: bool = True,
+        include_source_context: bool = True,
+        attach_stacktrace: bool = False,
+        ignore_errors: tuple[type[BaseException] | str, ...] = (),
+        before_breadcrumb: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None] | None = None,
+        integrations: tuple[Integration, ...] = (),
+        default_integrations: bool = True,
+        auto_enabling_integrations: bool = True,
+        disabled_integrations: tuple[type[Integration] | Integration, ...] = (),
+        event_scrubber: EventScrubber | bool = True,
+        cache_dir: str | None = None,
+        max_cache_items: int = 100,
+        retry: RetryPolicy = FACTORY,
+        http_proxy: str | None = None,
+        https_proxy: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        keep_alive: bool = True,
+        spotlight: bool | str = False,
+    ) -> None:
+        values = locals()
+        if retry is FACTORY:
+            values["retry"] = RetryPolicy()
+        for name in self._fields:
+            object.__setattr__(self, name, values[name])
+        self._validate()
 
     @classmethod
     def build(cls, dsn: str | Dsn | None = None, **options: Any) -> Options:
@@ -127,8 +235,7 @@ class Options:
         ``SENTRY_RELEASE`` and ``SENTRY_ENVIRONMENT``, and ``debug`` to ``SENTRY_DEBUG``
         (``1``, ``true``, ``yes`` or ``on``, in any case). An empty DSN disables the SDK.
         """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
+        unknown = sorted(set(options).difference(cls._fields))
         if unknown:
             raise TypeError(f"unknown option(s) for sentry_feedback.init: {', '.join(map(repr, unknown))}")
         if "dsn" in options:
@@ -147,9 +254,6 @@ class Options:
             if value is not None and not isinstance(value, (str, bytes)) and hasattr(value, "__iter__"):
                 options[name] = tuple(value)
         return cls(dsn=parsed or None, **options)
-
-    def __post_init__(self) -> None:
-        self._validate()
 
     def _validate(self) -> None:
         for name in (
@@ -228,7 +332,7 @@ class Options:
 
     def replace(self, **changes: Any) -> Options:
         """A copy with ``changes`` applied and validated."""
-        values: Mapping[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        values = {name: getattr(self, name) for name in self._fields}
         return type(self)(**{**values, **changes})
 
 

@@ -11,11 +11,18 @@ be unique, not secret: 128 random bits for event and trace ids, 64 for span ids.
 from __future__ import annotations
 
 import os
-import random
+
+# The C generator behind ``random.Random``: ``random.py`` itself (with its imports) is not needed.
+from _random import Random
 
 __all__ = ["event_id", "sample_rand", "span_id", "trace_id", "uniform"]
 
-_rng = random.Random(os.urandom(32))
+
+def _seed() -> int:
+    return int.from_bytes(os.urandom(32), "big")
+
+
+_rng = Random(_seed())
 _bits = _rng.getrandbits
 
 #: UUID version 4 and the RFC 4122 variant, as the ``uuid`` module sets them.
@@ -24,7 +31,7 @@ _VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
 
 
 def _reseed() -> None:
-    _rng.seed(os.urandom(32))
+    _rng.seed(_seed())
 
 
 if hasattr(os, "register_at_fork"):

@@ -6,7 +6,10 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 __all__ = ["RateLimiter"]
 

@@ -15,16 +15,16 @@ SDK's event scrubber denies (which, with ``send_default_pii`` off, includes the 
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import re
-import urllib.parse
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
 
+from ._framework import DEFAULT_MAX_BODY_SIZE as DEFAULT_MAX_BODY_SIZE
+from ._lazy import LazyPattern
 from ._options import Options
 from ._scrubber import EventScrubber
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Literal, TypeAlias
 
 __all__: list[str] = []
 
@@ -32,8 +32,6 @@ __all__: list[str] = []
 FILTERED = "[Filtered]"
 #: Header names whose values never leave the process, whatever the scrubber's lists say.
 SENSITIVE_HEADERS = frozenset(("authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"))
-#: Bodies up to this many bytes are kept by default (when the application read them).
-DEFAULT_MAX_BODY_SIZE = 10 * 1024
 #: Bounds on what one request contributes; past them data is cut or left out.
 MAX_HEADERS = 100
 MAX_HEADER_NAME = 256
@@ -43,11 +41,14 @@ MAX_QUERY = 4096
 MAX_COOKIES = 64
 MAX_TRANSACTION = 200
 
-#: ``transaction_info.source`` values the middleware and ``set_transaction_name`` use.
-TransactionSource: TypeAlias = Literal["custom", "url", "route", "view", "component", "task"]
+if TYPE_CHECKING:
+    #: ``transaction_info.source`` values the middleware and ``set_transaction_name`` use.
+    TransactionSource: TypeAlias = Literal["custom", "url", "route", "view", "component", "task"]
+#: The values of ``TransactionSource``.
+TRANSACTION_SOURCES = frozenset(("custom", "url", "route", "view", "component", "task"))
 
-_METHOD = re.compile(r"[A-Z_-]{3,32}\Z")
-_HOST = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?\Z")
+_METHOD = LazyPattern(r"[A-Z_-]{3,32}\Z")
+_HOST = LazyPattern(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?\Z")
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _TRACE_HEADERS = frozenset(("sentry-trace", "traceparent", "baggage"))
@@ -55,7 +56,6 @@ _FORM = "application/x-www-form-urlencoded"
 _default_scrubbers: dict[bool, EventScrubber] = {}
 
 
-@dataclass
 class RequestData:
     """The request data of one request, as it goes into ``event["request"]`` (see :meth:`to_event`).
 
@@ -64,17 +64,56 @@ class RequestData:
     when the framework gives no route.
     """
 
-    method: str | None = None
-    url: str | None = None
-    path: str = ""
-    query_string: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    cookies: dict[str, str] | None = None
-    client_ip: str | None = None
-    content_type: str = ""
-    content_length: int | None = None
-    #: The incoming ``sentry-trace``, ``traceparent`` and ``baggage`` headers, unfiltered.
-    trace_headers: dict[str, str] = field(default_factory=dict)
+    _fields = (
+        "method",
+        "url",
+        "path",
+        "query_string",
+        "headers",
+        "cookies",
+        "client_ip",
+        "content_type",
+        "content_length",
+        "trace_headers",
+    )
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __init__(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        path: str = "",
+        query_string: str | None = None,
+        headers: dict[str, str] | None = None,
+        cookies: dict[str, str] | None = None,
+        client_ip: str | None = None,
+        content_type: str = "",
+        content_length: int | None = None,
+        trace_headers: dict[str, str] | None = None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.path = path
+        self.query_string = query_string
+        self.headers: dict[str, str] = {} if headers is None else headers
+        self.cookies = cookies
+        self.client_ip = client_ip
+        self.content_type = content_type
+        self.content_length = content_length
+        #: The incoming ``sentry-trace``, ``traceparent`` and ``baggage`` headers, unfiltered.
+        self.trace_headers: dict[str, str] = {} if trace_headers is None else trace_headers
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self._values(), strict=True))
+        return f"{type(self).__qualname__}({shown})"
 
     def to_event(self, body: object | None = None) -> dict[str, Any]:
         """A new ``request`` object for one event (``body`` is the parsed body, if any)."""
@@ -222,7 +261,9 @@ def _build(
     data.path = _bounded(path, MAX_PATH) or "/"
     server_host = f"{server[0]}:{server[1]}" if server[1] else server[0]
     host = _host(by_name.get("host", ""), scheme) or _host(server_host, scheme)
-    quoted = urllib.parse.quote(data.path, safe=_PATH_SAFE)
+    from urllib.parse import quote  # imported by the first request, not by init
+
+    quoted = quote(data.path, safe=_PATH_SAFE)
     data.url = f"{scheme}://{host}{quoted}" if host else quoted
     data.query_string = _bounded(query, MAX_QUERY) or None
     data.content_type = by_name.get("content-type", "")
@@ -263,6 +304,8 @@ def parse_cookies(header: str) -> dict[str, str]:
 
 def client_ip(remote: str | None, forwarded_for: str = "") -> str | None:
     """The client's address: the first valid ``X-Forwarded-For`` entry if given, else ``remote``."""
+    import ipaddress
+
     for candidate in (forwarded_for.split(",")[0].strip(), (remote or "").strip()):
         if candidate and len(candidate) <= 64:
             try:
@@ -319,10 +362,14 @@ def parse_body(body: bytes, content_type: str) -> object | None:
     try:
         text = body.decode("utf-8")
         if kind == "json":
+            import json
+
             value: object = json.loads(text)
             return value
+        from urllib.parse import parse_qsl
+
         form: dict[str, Any] = {}
-        for name, value in urllib.parse.parse_qsl(text, keep_blank_values=True):
+        for name, value in parse_qsl(text, keep_blank_values=True):
             previous = form.get(name)
             if previous is None:
                 form[name] = value

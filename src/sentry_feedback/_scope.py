@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
 
 from ._attachment import Attachment
+from ._log import logger
 from ._serialize import safe_repr
-from ._tracing import PropagationContext
-from ._types import LEVELS, Event, EventProcessor, Hint, Level
+from ._types import LEVELS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._tracing import PropagationContext
+    from ._types import Event, EventProcessor, Hint, Level
+
+    #: What the scopes contribute besides event fields: their attachments and event
+    #: processors, in the order they apply, and the innermost propagation context.
+    ScopeData = tuple[list[Attachment], list[EventProcessor], PropagationContext | None]
 
 __all__ = ["Scope"]
-
-logger = logging.getLogger("sentry_feedback")
 
 
 class Scope:
@@ -309,14 +316,6 @@ def _rejected(method: str, name: str, value: object, expected: type) -> bool:
     return True
 
 
-class ScopeData(NamedTuple):
-    """What the scopes contribute besides event fields."""
-
-    attachments: list[Attachment]
-    processors: list[EventProcessor]
-    propagation: PropagationContext | None
-
-
 def merge_into_event(event: Event, scopes: tuple[Scope, Scope, Scope], max_breadcrumbs: int) -> ScopeData:
     """Apply global, isolation and current scope data to ``event`` (its own values win).
 
@@ -373,4 +372,4 @@ def merge_into_event(event: Event, scopes: tuple[Scope, Scope, Scope], max_bread
             event["breadcrumbs"] = {"values": all_crumbs}
         else:
             event.pop("breadcrumbs", None)
-    return ScopeData(attachments, processors, propagation)
+    return attachments, processors, propagation

@@ -82,12 +82,14 @@ off only the keys and values directly in those mappings are looked at.
 
 from __future__ import annotations
 
-import logging
-import re
-import string
-from collections.abc import Iterable
-from typing import Any
-from urllib.parse import quote_plus, unquote_plus
+from ._lazy import LazyPattern
+from ._log import logger
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Iterable
+    from typing import Any
 
 __all__ = ["EventScrubber"]
 
@@ -147,19 +149,40 @@ _PII = 2
 _CACHE_SIZE = 4096
 _CONTEXTS_KEPT = frozenset(("trace", "feedback"))
 # Compact form of a key: lower-cased, ASCII punctuation and whitespace removed.
-_COMPACT = str.maketrans("", "", string.punctuation + string.whitespace)
+_PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"  # string.punctuation (``string`` imports ``re``)
+_WHITESPACE = " \t\n\r\x0b\x0c"  # string.whitespace
+_COMPACT = str.maketrans("", "", _PUNCTUATION + _WHITESPACE)
 
 # A run of at least 13 ASCII digits, single spaces or dashes allowed between them.
-_DIGIT_RUN = re.compile(r"[0-9](?:[ -]?[0-9]){12,}")
+_DIGIT_RUN = LazyPattern(r"[0-9](?:[ -]?[0-9]){12,}")
 # What every such run starts with: a digit and 12 more digits, spaces or dashes. Much cheaper to
 # look for (no group to repeat), so most strings are done with after this one search.
-_CARD_HINT = re.compile(r"[0-9][0-9 -]{12}")
-_DIGIT_GROUP = re.compile(r"[0-9]+")
+_CARD_HINT = LazyPattern(r"[0-9][0-9 -]{12}")
+_DIGIT_GROUP = LazyPattern(r"[0-9]+")
 _LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+
+
+def quote_plus(string: str, safe: str = "") -> str:
+    """``urllib.parse.quote_plus``, imported by the first query string scrubbed (it imports ``re``)."""
+    from urllib.parse import quote_plus
+
+    return quote_plus(string, safe=safe)
+
+
+def unquote_plus(string: str) -> str:
+    """``urllib.parse.unquote_plus``, imported by the first query string scrubbed."""
+    from urllib.parse import unquote_plus
+
+    return unquote_plus(string)
 
 
 def _compile(entries: Iterable[str], name: str) -> re.Pattern[str] | None:
     """One regex over compact keys for a denylist; ``None`` when it has no usable entry."""
+    return _pattern(_words(entries, name))
+
+
+def _words(entries: Iterable[str], name: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The compact words of a denylist: matched anywhere in a key, matched at its end (``TypeError``: bad entry)."""
     if isinstance(entries, str):
         raise TypeError(f"{name} must be an iterable of strings, not a single string")
     anywhere: set[str] = set()
@@ -171,6 +194,14 @@ def _compile(entries: Iterable[str], name: str) -> re.Pattern[str] | None:
         word = stripped.strip("*").lower().translate(_COMPACT)
         if word:
             (anywhere if stripped.startswith("*") or stripped.endswith("*") else suffix).add(word)
+    return frozenset(anywhere), frozenset(suffix)
+
+
+def _pattern(words: tuple[frozenset[str], frozenset[str]]) -> re.Pattern[str] | None:
+    """The regex of :func:`_compile` for words from :func:`_words` (imports ``re``)."""
+    import re
+
+    anywhere, suffix = words
     parts = []
     if anywhere:
         parts.append("(?:" + "|".join(map(re.escape, sorted(anywhere))) + ")")
@@ -308,9 +339,11 @@ class EventScrubber:
 
     __slots__ = (
         "_cache",
+        "_compiled",
         "_deny",
         "_mask",
         "_pii",
+        "_words",
         "denylist",
         "pii_denylist",
         "recursive",
@@ -339,8 +372,15 @@ class EventScrubber:
         self.send_default_pii = send_default_pii
         #: Whether credit card numbers inside strings are filtered.
         self.scrub_credit_cards = scrub_credit_cards
-        self._deny = _compile(self.denylist, "denylist")
-        self._pii = _compile(self.pii_denylist, "pii_denylist")
+        # Checked now (TypeError), compiled by the first lookup: ``re`` is not imported by ``init``.
+        self._words = (
+            _words(self.denylist, "denylist"),
+            _words(self.pii_denylist, "pii_denylist"),
+        )
+        # ``None`` for a list without usable entry, as ``_compile`` gives; else the regex, once looked up.
+        self._deny: Any = self._words[0] if any(self._words[0]) else None
+        self._pii: Any = self._words[1] if any(self._words[1]) else None
+        self._compiled = False
         self._mask = _DENY if send_default_pii else _DENY | _PII
         self._cache: dict[str, int] = {}
 
@@ -367,6 +407,9 @@ class EventScrubber:
         The cache is a plain dict, cleared when full: concurrent use only races to store the
         same answer twice (or to clear it once more), which is harmless.
         """
+        if not self._compiled:
+            self._deny, self._pii = _pattern(self._words[0]), _pattern(self._words[1])
+            self._compiled = True
         compact = key.lower().translate(_COMPACT)
         flags = 0
         if self._deny is not None and self._deny.search(compact):
@@ -619,7 +662,17 @@ class EventScrubber:
                         out.append(f"{path}.{key}")
                         mapping[key] = new
             elif recursive and isinstance(value, (dict, list, tuple)) and value:
-                self._scrub_container(mapping, key, value, f"{path}.{key}", depth, mask, out, active, cards)
+                self._scrub_container(
+                    mapping,
+                    key,
+                    value,
+                    f"{path}.{key}",
+                    depth,
+                    mask,
+                    out,
+                    active,
+                    cards,
+                )
 
     def _scrub_value(
         self,
@@ -778,7 +831,14 @@ class EventScrubber:
                 return _SECTIONS_FROM["user"]
         return ()
 
-    def _dict_dirty(self, mapping: dict[Any, Any], level: int, depth: int, mask: int, texts: list[str] | None) -> bool:
+    def _dict_dirty(
+        self,
+        mapping: dict[Any, Any],
+        level: int,
+        depth: int,
+        mask: int,
+        texts: list[str] | None,
+    ) -> bool:
         """Whether ``_scrub_dict(mapping, depth=depth)`` would change anything, or ``mapping`` not copy exactly.
 
         ``mapping`` is ``level`` levels below its section. Strings to search for card numbers
@@ -816,7 +876,14 @@ class EventScrubber:
                 return True
         return False
 
-    def _list_dirty(self, items: list[Any], level: int, depth: int, mask: int, texts: list[str] | None) -> bool:
+    def _list_dirty(
+        self,
+        items: list[Any],
+        level: int,
+        depth: int,
+        mask: int,
+        texts: list[str] | None,
+    ) -> bool:
         """Whether ``_scrub_list(items, depth=depth)`` would change anything, or ``items`` not copy exactly."""
         if level >= _COPY_DEPTH:
             return True
@@ -1042,13 +1109,19 @@ _SCRUBBED_SECTIONS = ("extra", "contexts", "breadcrumbs", "request", "user")
 _SECTIONS_FROM = {name: _SCRUBBED_SECTIONS[i:] for i, name in enumerate(_SCRUBBED_SECTIONS)}
 #: The parts of an event the scrubber looks at, in the order it reports them; ``frames`` are the
 #: local variables of ``exception``, ``threads`` and ``stacktrace`` (edited in place, never copied).
-_PARTS: tuple[str, ...] = ("extra", "contexts", "breadcrumbs", "request", "frames", "user")
+_PARTS: tuple[str, ...] = (
+    "extra",
+    "contexts",
+    "breadcrumbs",
+    "request",
+    "frames",
+    "user",
+)
 _REQUEST_SCRUBBED = ("headers", "data", "env", "query_string")
 #: How deep ``_copy_tree`` copies a section: containers further down are shared with the original.
 _COPY_DEPTH = 32
 #: The rule id Sentry shows for a value the SDK filtered.
 _RULE = "!sentry_feedback.event_scrubber"
-logger = logging.getLogger("sentry_feedback")
 
 
 def scrub_before_sending(scrubber: EventScrubber, event: dict[str, Any]) -> None:

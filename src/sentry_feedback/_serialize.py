@@ -7,10 +7,13 @@ replaces what JSON cannot hold by a bounded ``repr``.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 __all__ = ["dumps", "normalize", "safe_repr"]
 
@@ -88,13 +91,25 @@ def _default(value: object) -> Any:
 
 #: One encoder for every call (``json.dumps`` with options makes a new one each time, about a
 #: third of the cost of encoding an envelope header). Encoders keep no state between calls.
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default).encode
-_ENCODE_NORMALIZED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+#: Made by the first ``dumps`` (``json`` is imported then, on the background thread).
+_ENCODE: Callable[[Any], str] | None = None
+_ENCODE_NORMALIZED: Callable[[Any], str] | None = None
+
+
+def _encoders() -> tuple[Callable[[Any], str], Callable[[Any], str]]:
+    global _ENCODE, _ENCODE_NORMALIZED
+    if _ENCODE is None or _ENCODE_NORMALIZED is None:
+        import json
+
+        _ENCODE_NORMALIZED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+        _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default).encode
+    return _ENCODE, _ENCODE_NORMALIZED
 
 
 def dumps(value: Any) -> bytes:
     """Serialize ``value`` to compact UTF-8 JSON; never raises for odd values."""
+    encode, encode_normalized = _encoders()
     try:
-        return _ENCODE(value).encode("utf-8", "replace")
+        return encode(value).encode("utf-8", "replace")
     except Exception:  # TypeError, ValueError, RecursionError, or a container that raises when read
-        return _ENCODE_NORMALIZED(normalize(value)).encode("utf-8", "replace")
+        return encode_normalized(normalize(value)).encode("utf-8", "replace")

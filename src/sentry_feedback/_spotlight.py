@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING
+from ._log import logger
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._envelope import Envelope
 
 __all__: list[str] = []
-
-logger = logging.getLogger("sentry_feedback")
 
 DEFAULT_URL = "http://localhost:8969/stream"
 

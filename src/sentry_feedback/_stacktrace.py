@@ -24,16 +24,18 @@ from __future__ import annotations
 import builtins
 import functools
 import itertools
-import linecache
 import math
 import os
 import sys
 import types
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
 
+from ._record import Frozen
 from ._serialize import safe_repr
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__: list[str] = []
 
@@ -58,8 +60,7 @@ _SDK_DIR = os.path.join(os.path.normcase(os.path.dirname(os.path.abspath(__file_
 _LIST_LIKE = (list, tuple, set, frozenset, deque)
 
 
-@dataclass(frozen=True)
-class StackOptions:
+class StackOptions(Frozen):
     """How exceptions and stacks are turned into Sentry payloads.
 
     ``in_app_include`` / ``in_app_exclude`` hold module-name prefixes: ``"myapp"``
@@ -74,18 +75,44 @@ class StackOptions:
     a deep recursion.
     """
 
-    in_app_include: tuple[str, ...] = ()
-    """Module-name prefixes whose frames are always in-app."""
-    in_app_exclude: tuple[str, ...] = ()
-    """Module-name prefixes whose frames are never in-app (unless also included)."""
-    include_local_variables: bool = True
-    """Attach each frame's local variables as ``vars`` (rendered by :func:`serialize_value`)."""
-    include_source_context: bool = True
-    """Attach ``pre_context`` / ``context_line`` / ``post_context`` when the source is available."""
-    context_lines: int = 5
-    """Lines of source sent before and after the current line."""
-    max_frames: int = 250
-    """Most frames per stack trace; longer stacks lose frames from the middle."""
+    __slots__ = _fields = (
+        "in_app_include",
+        "in_app_exclude",
+        "include_local_variables",
+        "include_source_context",
+        "context_lines",
+        "max_frames",
+    )
+
+    #: Module-name prefixes whose frames are always in-app.
+    in_app_include: tuple[str, ...]
+    #: Module-name prefixes whose frames are never in-app (unless also included).
+    in_app_exclude: tuple[str, ...]
+    #: Attach each frame's local variables as ``vars`` (rendered by :func:`serialize_value`).
+    include_local_variables: bool
+    #: Attach ``pre_context`` / ``context_line`` / ``post_context`` when the source is available.
+    include_source_context: bool
+    #: Lines of source sent before and after the current line.
+    context_lines: int
+    #: Most frames per stack trace; longer stacks lose frames from the middle.
+    max_frames: int
+
+    def __init__(
+        self,
+        in_app_include: tuple[str, ...] = (),
+        in_app_exclude: tuple[str, ...] = (),
+        include_local_variables: bool = True,
+        include_source_context: bool = True,
+        context_lines: int = 5,
+        max_frames: int = 250,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "in_app_include", in_app_include)
+        setattr_(self, "in_app_exclude", in_app_exclude)
+        setattr_(self, "include_local_variables", include_local_variables)
+        setattr_(self, "include_source_context", include_source_context)
+        setattr_(self, "context_lines", context_lines)
+        setattr_(self, "max_frames", max_frames)
 
 
 _DEFAULT_OPTIONS = StackOptions()
@@ -421,6 +448,8 @@ def _add_source_context(
     after it was cached shows its old text, as in :mod:`traceback` without ``checkcache``.
     """
     try:
+        import linecache  # imports tokenize and re: only once an error is captured
+
         lines = linecache.getlines(filename, module_globals)
     except KeyboardInterrupt:
         raise

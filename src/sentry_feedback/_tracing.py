@@ -8,20 +8,17 @@ headers never fail: they start a new trace.
 
 from __future__ import annotations
 
-import logging
-import re
-import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from . import _random
+from ._lazy import LazyPattern
+from ._log import logger
+from ._record import FACTORY, Frozen
 
 __all__ = ["PropagationContext"]
 
-logger = logging.getLogger("sentry_feedback")
-
-_SENTRY_TRACE = re.compile(r"^[ \t]*([0-9a-fA-F]{32})-([0-9a-fA-F]{16})(?:-([01]))?[ \t]*$")
-_TRACEPARENT = re.compile(r"^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?[ \t]*$")
+_SENTRY_TRACE = LazyPattern(r"^[ \t]*([0-9a-fA-F]{32})-([0-9a-fA-F]{16})(?:-([01]))?[ \t]*$")
+_TRACEPARENT = LazyPattern(r"^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?[ \t]*$")
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 SENTRY_PREFIX = "sentry-"
@@ -33,24 +30,53 @@ _new_span_id = _random.span_id
 _new_sample_rand = _random.sample_rand
 
 
-@dataclass(frozen=True)
-class PropagationContext:
+class PropagationContext(Frozen):
     """The trace an isolation scope belongs to.
 
     ``trace_id`` (32 hex) and ``span_id`` (16 hex) identify our position in the trace;
     ``parent_span_id`` and ``parent_sampled`` come from an incoming ``sentry-trace``
     header; ``dynamic_sampling_context`` holds the incoming ``sentry-*`` baggage entries
     (frozen: we pass them on unchanged); ``third_party_baggage`` keeps other vendors'
-    baggage entries so they are propagated too.
+    baggage entries so they are propagated too. ``trace_id``, ``span_id`` and
+    ``sample_rand`` are random unless given. Frozen; equal when all fields are.
     """
 
-    trace_id: str = field(default_factory=_new_trace_id)
-    span_id: str = field(default_factory=_new_span_id)
-    parent_span_id: str | None = None
-    parent_sampled: bool | None = None
-    dynamic_sampling_context: Mapping[str, str] | None = None
-    third_party_baggage: str = ""
-    sample_rand: float = field(default_factory=_new_sample_rand)
+    __slots__ = _fields = (
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "parent_sampled",
+        "dynamic_sampling_context",
+        "third_party_baggage",
+        "sample_rand",
+    )
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    parent_sampled: bool | None
+    dynamic_sampling_context: Mapping[str, str] | None
+    third_party_baggage: str
+    sample_rand: float
+
+    def __init__(
+        self,
+        trace_id: str = FACTORY,
+        span_id: str = FACTORY,
+        parent_span_id: str | None = None,
+        parent_sampled: bool | None = None,
+        dynamic_sampling_context: Mapping[str, str] | None = None,
+        third_party_baggage: str = "",
+        sample_rand: float = FACTORY,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "trace_id", _new_trace_id() if trace_id is FACTORY else trace_id)
+        setattr_(self, "span_id", _new_span_id() if span_id is FACTORY else span_id)
+        setattr_(self, "parent_span_id", parent_span_id)
+        setattr_(self, "parent_sampled", parent_sampled)
+        setattr_(self, "dynamic_sampling_context", dynamic_sampling_context)
+        setattr_(self, "third_party_baggage", third_party_baggage)
+        setattr_(self, "sample_rand", _new_sample_rand() if sample_rand is FACTORY else sample_rand)
 
     def trace_context(self) -> dict[str, str]:
         """The event's ``contexts.trace`` object."""
@@ -84,8 +110,10 @@ class PropagationContext:
 
     def baggage(self, *, public_key: str | None, release: str | None, environment: str | None) -> str:
         """The outgoing ``baggage`` header: our ``sentry-*`` entries, then other vendors' entries."""
+        from urllib.parse import quote
+
         dsc = self.dsc(public_key=public_key, release=release, environment=environment)
-        items = [f"{SENTRY_PREFIX}{key}={urllib.parse.quote(str(value), safe='')}" for key, value in dsc.items()]
+        items = [f"{SENTRY_PREFIX}{key}={quote(str(value), safe='')}" for key, value in dsc.items()]
         if self.third_party_baggage:
             items.append(self.third_party_baggage)
         return ",".join(items)[:MAX_BAGGAGE_LENGTH]
@@ -138,10 +166,19 @@ def parse_baggage(value: str | None) -> tuple[dict[str, str], str]:
             continue
         if key.startswith(SENTRY_PREFIX):
             item_value = rest.split(";", 1)[0].strip()
-            sentry[key[len(SENTRY_PREFIX) :]] = urllib.parse.unquote(item_value)
+            sentry[key[len(SENTRY_PREFIX) :]] = _unquote(item_value)
         else:
             others.append(entry)
     return sentry, ",".join(others)
+
+
+def _unquote(text: str) -> str:
+    """``urllib.parse.unquote(text)``; ``urllib.parse`` is imported only for text that has escapes."""
+    if "%" not in text:
+        return text
+    from urllib.parse import unquote
+
+    return unquote(text)
 
 
 def _header(headers: Mapping[str, str], *names: str) -> str | None:

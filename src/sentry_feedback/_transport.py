@@ -7,30 +7,32 @@ Queueing, rate limits and client reports are the same for every transport and li
 
 from __future__ import annotations
 
-import base64
-import ipaddress
-import json
-import logging
 import os
-import socket
 import threading
 import time
-import unicodedata
-import urllib.parse
 import weakref
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from . import _http1
 from ._dsn import USER_AGENT, Dsn
+from ._log import logger
 from ._ratelimit import RateLimiter
-from ._watchdog import Exchange, ExchangeWatchdog, attach_connection, watched_pool_classes
+from ._record import FACTORY, Frozen
+from ._watchdog import (
+    Exchange,
+    ExchangeWatchdog,
+    attach_connection,
+    watched_pool_classes,
+)
 from .exceptions import TransportError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import urllib.parse
+    from collections.abc import Callable, Iterator, Mapping
+    from typing import Any
+
     import urllib3
 
     from ._envelope import Envelope
@@ -38,16 +40,20 @@ if TYPE_CHECKING:
 
 __all__ = ["FunctionTransport", "HttpTransport", "Transport", "TransportResponse"]
 
-logger = logging.getLogger("sentry_feedback")
 
-
-@dataclass(frozen=True)
-class TransportResponse:
+class TransportResponse(Frozen):
     """The server's answer to one envelope."""
 
+    __slots__ = _fields = ("status", "headers", "body")
+
     status: int
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
+    headers: Mapping[str, str]
+    body: bytes
+
+    def __init__(self, status: int, headers: Mapping[str, str] = FACTORY, body: bytes = b"") -> None:
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "headers", {} if headers is FACTORY else headers)
+        object.__setattr__(self, "body", body)
 
     @property
     def detail(self) -> str:
@@ -60,6 +66,8 @@ class TransportResponse:
         body = self.body
         text: str | None = None
         if body.lstrip()[:1] == b"{" and len(body) <= _MAX_JSON_DETAIL:
+            import json
+
             try:
                 value = json.loads(body)
             except ValueError:
@@ -83,6 +91,8 @@ _MAX_JSON_DETAIL = 64 * 1024
 
 def _excerpt(text: str) -> str:
     """The first :data:`DETAIL_LENGTH` characters of ``text``, with controls (and bidi overrides) escaped."""
+    import unicodedata
+
     shown = text[:DETAIL_LENGTH]
     escaped = "".join(_escape(ch) if unicodedata.category(ch) in _UNSAFE else ch for ch in shown)
     return escaped + ("..." if len(text) > DETAIL_LENGTH else "")
@@ -194,11 +204,12 @@ class HttpTransport(Transport):
         #: Without a proxy, the connection pool of the DSN's host, called directly: the pool
         #: manager's URL parsing and pool lookup cost about a third of a request's CPU time.
         self._host_pool: urllib3.HTTPConnectionPool | None = None
-        target = urllib.parse.urlsplit(self._url)
-        self._target = target.path + (f"?{target.query}" if target.query else "")
+        # What urlsplit(self._url) gives as path and host (an envelope URL has no query or user).
+        host = self._dsn.netloc
+        self._target = self._url[len(f"{self._dsn.scheme}://{host}") :]
         #: The request heads of the direct path (see :meth:`_prepared_post`), up to the ``Content-Length`` value.
-        self._plain_prefix = _request_prefix(self._target, target.netloc.rpartition("@")[2], self._headers)
-        self._gzip_prefix = _request_prefix(self._target, target.netloc.rpartition("@")[2], self._gzip_headers)
+        self._plain_prefix = _request_prefix(self._target, host, self._headers)
+        self._gzip_prefix = _request_prefix(self._target, host, self._gzip_headers)
         _http_transports.add(self)
 
     @property
@@ -212,7 +223,13 @@ class HttpTransport(Transport):
         """POST ``body`` and read the answer (at most :data:`~sentry_feedback._http1.MAX_ANSWER` bytes of it)."""
         if self._proxy is not None:
             response = self._pool.request(
-                "POST", self._url, body=body, headers=headers, retries=False, redirect=False, chunked=streamed
+                "POST",
+                self._url,
+                body=body,
+                headers=headers,
+                retries=False,
+                redirect=False,
+                chunked=streamed,
             )
         else:
             pool = self._host_pool
@@ -294,7 +311,7 @@ class HttpTransport(Transport):
                 body = gzip_small(body, level)
                 headers = self._gzip_headers
                 size += f", {len(body)} gzipped"
-        debug = logger.isEnabledFor(logging.DEBUG)
+        debug = logger.isEnabledFor(10)  # logging.DEBUG
         if debug:
             event_id = f"event_id={envelope.event_id}, " if envelope.event_id else ""
             types = ", ".join(item.type for item in envelope.items)
@@ -310,13 +327,22 @@ class HttpTransport(Transport):
             why = f"no complete answer within http_timeout ({self._http_timeout:g} s)" if exchange.fired else str(exc)
             message = self._redact(f"could not send to {self._dsn.netloc}{via}: {why}")
             if debug:
-                logger.debug("Envelope failed after %.0f ms: %s", (time.monotonic() - started) * 1000, message)
+                logger.debug(
+                    "Envelope failed after %.0f ms: %s",
+                    (time.monotonic() - started) * 1000,
+                    message,
+                )
             raise TransportError(message) from exc
         finally:
             self._watchdog.disarm(exchange)
         if debug:
             elapsed = (time.monotonic() - started) * 1000
-            logger.debug("Envelope answered %d in %.0f ms%s", answer.status, elapsed, _answer_note(answer))
+            logger.debug(
+                "Envelope answered %d in %.0f ms%s",
+                answer.status,
+                elapsed,
+                _answer_note(answer),
+            )
         return answer
 
     def close(self) -> None:
@@ -452,7 +478,10 @@ def pool_manager_factory(
             pool_options["cert_file"] = cert_file
             pool_options["key_file"] = key_file
         if keep_alive:
-            pool_options["socket_options"] = [*HTTPConnection.default_socket_options, *_keep_alive_socket_options()]
+            pool_options["socket_options"] = [
+                *HTTPConnection.default_socket_options,
+                *_keep_alive_socket_options(),
+            ]
         if shown is None:
             manager: urllib3.PoolManager = urllib3.PoolManager(**pool_options)
         else:
@@ -520,12 +549,17 @@ _KEEPALIVE_COUNT = 6
 
 def _keep_alive_socket_options() -> list[tuple[int, int, int]]:
     """``SO_KEEPALIVE`` plus the TCP keep-alive timers this platform has."""
+    import socket
+
     opts = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
     # TCP_KEEPIDLE on Linux and Windows; macOS calls the same timer TCP_KEEPALIVE.
     idle = getattr(socket, "TCP_KEEPIDLE", None)
     if idle is None and hasattr(socket, "TCP_KEEPALIVE"):
         idle = socket.TCP_KEEPALIVE
-    for name, value in ((idle, _KEEPALIVE_IDLE), (getattr(socket, "TCP_KEEPINTVL", None), _KEEPALIVE_INTERVAL)):
+    for name, value in (
+        (idle, _KEEPALIVE_IDLE),
+        (getattr(socket, "TCP_KEEPINTVL", None), _KEEPALIVE_INTERVAL),
+    ):
         if name is not None:
             opts.append((socket.IPPROTO_TCP, name, value))
     if hasattr(socket, "TCP_KEEPCNT"):
@@ -585,6 +619,8 @@ def _bypasses_proxy(host: str, port: int, no_proxy: str) -> bool:
     subdomains, and so does ``.example.com``), IP addresses, networks in CIDR notation
     (``10.0.0.0/8``), and any of these with ``:port``. Matching ignores case.
     """
+    import ipaddress
+
     host = host.lower().rstrip(".")
     try:
         address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
@@ -653,6 +689,8 @@ def _split_proxy_url(proxy: str) -> tuple[str, str | None, str | None]:
     """
     if "://" not in proxy:
         proxy = f"http://{proxy}"
+    import urllib.parse
+
     parts = urllib.parse.urlsplit(proxy)
     scheme = parts.scheme.lower()
     shown = _without_credentials(parts)
@@ -677,6 +715,9 @@ def _without_credentials(parts: urllib.parse.SplitResult) -> str:
 
 def _credential_forms(auth: str) -> tuple[str, ...]:
     """Every spelling of the proxy credentials ``user:password`` that could end up in a message, longest first."""
+    import base64
+    import urllib.parse
+
     token = base64.b64encode(auth.encode("latin-1", "replace")).decode("ascii")
     quoted = ":".join(urllib.parse.quote(part, safe="") for part in auth.split(":", 1))
     forms = {form for form in (auth, quoted, token) if len(form) > 1}

@@ -14,16 +14,16 @@ connections report themselves to the exchange armed on the current thread.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
-import socket
 import threading
 import time
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__: list[str] = []
 
-logger = logging.getLogger("sentry_feedback")
 
 WATCHDOG_THREAD_NAME = "sentry_feedback.http-deadline"
 #: How soon to look again at an exchange whose deadline passed while it had no socket yet (connecting).
@@ -142,6 +142,8 @@ def _cut(connection: object) -> bool:
     """Shut the connection's socket down; ``False`` when it has none yet (still connecting)."""
     sock = getattr(connection, "sock", None)
     # TLS inside a TLS proxy tunnel: an SSLTransport, whose socket is underneath.
+    import socket
+
     while sock is not None and not isinstance(sock, socket.socket):
         sock = getattr(sock, "socket", None)
     if sock is None:
@@ -179,5 +181,8 @@ def watched_pool_classes() -> dict[str, type]:
         class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
             ConnectionCls = WatchedHTTPSConnection
 
-        _pool_classes = {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
+        _pool_classes = {
+            "http": WatchedHTTPConnectionPool,
+            "https": WatchedHTTPSConnectionPool,
+        }
     return _pool_classes

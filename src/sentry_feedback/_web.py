@@ -17,34 +17,34 @@ the same trace.
 from __future__ import annotations
 
 import contextlib
-import logging
-from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from http import HTTPStatus
-from typing import ClassVar, Generic, NamedTuple, TypeVar, get_args
 
 from . import _context
 from ._context import get_client, get_current_scope, get_isolation_scope, use_isolation_scope, use_scope
-from ._request_data import (
-    DEFAULT_MAX_BODY_SIZE,
-    MAX_TRANSACTION,
-    BodyRecorder,
-    RequestData,
-    TransactionSource,
-    transaction_from_path,
-)
-from ._scope import Scope
+
+# ``FrameworkIntegration`` lives in ``_framework`` (the integrations' base, loaded at init without this module).
+from ._framework import DEFAULT_MAX_BODY_SIZE, check_options
+from ._framework import FrameworkIntegration as FrameworkIntegration
+from ._log import logger
+from ._request_data import MAX_TRANSACTION, TRANSACTION_SOURCES, transaction_from_path
 from ._tracing import PropagationContext, propagation_context_from_headers
-from ._types import Event, Hint
-from .integrations import Integration
 from .integrations.dedupe import _MARK
 from .integrations.logging import mark_reported
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Generic, TypeVar
+
+    from ._request_data import BodyRecorder, RequestData, TransactionSource
+    from ._scope import Scope
+    from ._types import Event, Hint
+else:
+    from ._shims import Generic, TypeVar
+
 __all__ = ["set_transaction_name"]
 
-logger = logging.getLogger("sentry_feedback")
-
-_SOURCES = frozenset(get_args(TransactionSource))
+_SOURCES = TRANSACTION_SOURCES
 
 #: The request whose scope is active (set inside :meth:`RequestScope.active`).
 _active: ContextVar[RequestScope | None] = ContextVar("sentry_feedback.web_request", default=None)
@@ -79,48 +79,24 @@ class WebMiddleware(Generic[App]):
         return f"{type(self).__name__}({self.app!r})"
 
 
-class FrameworkIntegration(Integration):
-    """What the web framework integrations share: the transaction style and the middleware's options.
-
-    ``transaction_style`` is one of the subclass's ``transaction_styles`` (``"url"``, the
-    route, is every framework's default); ``use_x_forwarded_for`` and
-    ``max_request_body_size`` are :class:`WebMiddleware`'s. A wrong option raises
-    ``TypeError`` or ``ValueError``.
-    """
-
-    #: The values ``transaction_style`` takes.
-    transaction_styles: ClassVar[tuple[str, ...]] = ("url",)
-
-    def __init__(
-        self,
-        *,
-        transaction_style: str = "url",
-        use_x_forwarded_for: bool = False,
-        max_request_body_size: int = DEFAULT_MAX_BODY_SIZE,
-    ) -> None:
-        check_options(use_x_forwarded_for, max_request_body_size, transaction_style, self.transaction_styles)
-        #: How transactions are named: ``"url"`` (the route) or the framework's other style.
-        self.transaction_style = transaction_style
-        #: Whether the client's IP comes from ``X-Forwarded-For``.
-        self.use_x_forwarded_for = use_x_forwarded_for
-        #: The largest request body kept for events, in bytes.
-        self.max_request_body_size = max_request_body_size
-
-
-class _Kept(NamedTuple):
+class _Kept:
     """Scopes left active after an exception escaped a request, and the ones they replaced."""
 
-    isolation: Scope
-    current: Scope
-    outer_isolation: Scope | None
-    outer_current: Scope | None
+    __slots__ = ("current", "isolation", "outer_current", "outer_isolation")
+
+    def __init__(self, isolation: Scope, current: Scope, outer_isolation: Scope | None, outer_current: Scope | None):
+        self.isolation = isolation
+        self.current = current
+        self.outer_isolation = outer_isolation
+        self.outer_current = outer_current
 
 
 #: Scopes left active in this context, newest first (a few: a request may fail in an error handler's scope).
 _kept: ContextVar[tuple[_Kept, ...]] = ContextVar("sentry_feedback.web_kept_scopes", default=())
 MAX_KEPT = 8
 
-RouteLookup = Callable[[], "str | None"]
+if TYPE_CHECKING:
+    RouteLookup = Callable[[], "str | None"]
 
 
 class RequestScope:
@@ -352,28 +328,10 @@ def set_transaction_name(name: str, *, source: TransactionSource = "custom") -> 
 def status_line(status: int) -> str:
     """``"429 Too Many Requests"``: ``status`` as WSGI's ``start_response`` takes it (``"Unknown"`` as phrase
     for a code that has none)."""
+    from http import HTTPStatus  # imports enum: only for the first answer the SDK writes itself
+
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = "Unknown"
     return f"{status} {phrase}"
-
-
-def check_options(
-    use_x_forwarded_for: object,
-    max_request_body_size: object,
-    transaction_style: object = None,
-    styles: tuple[str, ...] = (),
-) -> None:
-    """``TypeError``/``ValueError`` for options of the middleware (and the framework integrations) it cannot take.
-
-    With ``styles`` (a framework integration's), ``transaction_style`` must be one of them.
-    """
-    if styles and (not isinstance(transaction_style, str) or transaction_style not in styles):
-        raise ValueError(f"transaction_style must be {' or '.join(map(repr, styles))}, not {transaction_style!r}")
-    if not isinstance(use_x_forwarded_for, bool):
-        raise TypeError("use_x_forwarded_for must be True or False")
-    if isinstance(max_request_body_size, bool) or not isinstance(max_request_body_size, int):
-        raise TypeError("max_request_body_size must be an integer")
-    if max_request_body_size < 0:
-        raise ValueError(f"max_request_body_size must be >= 0, not {max_request_body_size}")

@@ -23,18 +23,23 @@ thread.
 from __future__ import annotations
 
 import heapq
-import logging
 import os
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+
+from ._log import logger
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Generic, TypeVar
+else:
+    from ._shims import Generic, TypeVar
 
 __all__ = ["BackgroundWorker", "clamp_timeout"]
 
-logger = logging.getLogger("sentry_feedback")
 
 T = TypeVar("T")
 
@@ -244,7 +249,10 @@ class BackgroundWorker(Generic[T]):
         try:
             finished = self._loop()
         except BaseException:
-            logger.error("the background thread failed; a new one starts with the next task", exc_info=True)
+            logger.error(
+                "the background thread failed; a new one starts with the next task",
+                exc_info=True,
+            )
             self._died()
             return
         if finished:

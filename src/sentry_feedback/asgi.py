@@ -8,17 +8,19 @@ See the "WSGI and ASGI middleware" page of the documentation.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, TypeAlias
+from collections.abc import MutableMapping
 
 from ._context import get_client
+from ._log import logger
 from ._request_data import BodyRecorder, from_asgi_scope
 from ._web import RequestScope, WebMiddleware, active_request, set_transaction_name
 
-__all__ = ["SentryAsgiMiddleware", "set_transaction_name"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from typing import Any, TypeAlias
 
-logger = logging.getLogger("sentry_feedback")
+__all__ = ["SentryAsgiMiddleware", "set_transaction_name"]
 
 Message: TypeAlias = "MutableMapping[str, Any]"
 Receive: TypeAlias = "Callable[[], Awaitable[Message]]"

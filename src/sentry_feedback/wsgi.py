@@ -8,18 +8,22 @@ See the "WSGI and ASGI middleware" page of the documentation.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable, Iterator
-from types import TracebackType
-from typing import Any, Protocol, TypeAlias
+# ``typing`` for ``StartResponse``: this module is imported by an application that uses the
+# middleware (or at Flask's or Django's first request), never by ``import sentry_feedback`` or ``init``.
+from typing import Protocol
 
 from ._context import get_client
+from ._log import logger
 from ._request_data import BodyRecorder, from_wsgi_environ
 from ._web import RequestScope, WebMiddleware, active_request, set_transaction_name
 
-__all__ = ["SentryWsgiMiddleware", "set_transaction_name"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from types import TracebackType
+    from typing import Any, TypeAlias
 
-logger = logging.getLogger("sentry_feedback")
+__all__ = ["SentryWsgiMiddleware", "set_transaction_name"]
 
 ExcInfo: TypeAlias = "tuple[type[BaseException], BaseException, TracebackType | None]"
 

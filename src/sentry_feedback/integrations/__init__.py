@@ -16,26 +16,25 @@ can be imported is enabled too (``flask``, ``starlette``, ``fastapi``, ``django`
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import logging
+import _imp
+import _thread  # threading's locks and local, without importing threading (and functools, ...)
 import sys
-import threading
-from collections.abc import Callable, Iterable, Sequence
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._log import logger
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import importlib.machinery
+    from collections.abc import Callable, Iterable, Sequence
+    from types import ModuleType
+    from typing import Any, ClassVar
 
     from .._client import Client
 
 __all__ = ["Integration", "auto_enabling_integrations", "default_integrations", "when_imported"]
 
-logger = logging.getLogger("sentry_feedback")
-
 _installed: set[str] = set()
-_install_lock = threading.Lock()
+_install_lock = _thread.allocate_lock()  # threading.Lock()
 
 
 class Integration:
@@ -89,16 +88,17 @@ AUTO_ENABLING: tuple[tuple[str, str, str], ...] = (
 def auto_enabling_integrations() -> list[Integration]:
     """New instances of the framework integrations whose framework can be imported.
 
-    The framework is looked up (``importlib.util.find_spec``), not imported; an
-    integration module that fails to import is logged and left out.
+    The framework is looked up (:func:`_find_spec`), not imported; an integration module
+    that fails to import is logged and left out.
     """
     found: list[Integration] = []
     for framework, module_name, class_name in AUTO_ENABLING:
         try:
-            if importlib.util.find_spec(framework) is None:
+            if _find_spec(framework) is None:
                 continue
-            module = importlib.import_module(f"{__name__}.{module_name}")
-            found.append(getattr(module, class_name)())
+            qualified = f"{__name__}.{module_name}"
+            __import__(qualified)
+            found.append(getattr(sys.modules[qualified], class_name)())
         except Exception:
             logger.debug("the %s integration is not available", framework, exc_info=True)
     return found
@@ -148,9 +148,42 @@ def _installed_but_not_imported(name: str | None) -> bool:
     if name is None or name in sys.modules:
         return False
     try:
-        return importlib.util.find_spec(name) is not None
+        return _find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+def _find_spec(name: str) -> importlib.machinery.ModuleSpec | None:
+    """``importlib.util.find_spec(name)``, without importing ``importlib.util`` for a top-level name.
+
+    Like the import system, asks each finder of ``sys.meta_path`` in turn (but not the
+    SDK's own :class:`_ImportWatcher`), under the import lock. A dotted name goes to
+    ``importlib.util``.
+    """
+    if "." in name:
+        import importlib.util
+
+        return importlib.util.find_spec(name)
+    if name in sys.modules:
+        module = sys.modules[name]
+        if module is None:
+            return None
+        spec: importlib.machinery.ModuleSpec | None = getattr(module, "__spec__", None)
+        if spec is None:
+            raise ValueError(f"{name}.__spec__ is None or not set")
+        return spec
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        if find is None or isinstance(finder, _ImportWatcher):
+            continue
+        _imp.acquire_lock()
+        try:
+            spec = find(name, None)
+        finally:
+            _imp.release_lock()
+        if spec is not None:
+            return spec
+    return None
 
 
 def _deferred_setup_once(integration: Integration) -> Callable[[ModuleType], None]:
@@ -166,7 +199,7 @@ def _deferred_setup_once(integration: Integration) -> Callable[[ModuleType], Non
 # -- running code when a module is first imported ---------------------------------------------------
 
 _hooks: dict[str, list[Callable[[ModuleType], None]]] = {}
-_hooks_lock = threading.RLock()
+_hooks_lock = _thread.RLock()  # threading.RLock()
 
 
 def when_imported(name: str, callback: Callable[[ModuleType], None]) -> None:
@@ -196,7 +229,7 @@ class _ImportWatcher:
     """A ``sys.meta_path`` finder that finds nothing itself: it wraps the loader of a watched module
     so the hooks run after it executed. (No ``importlib.abc`` base: importing it costs milliseconds.)"""
 
-    _finding = threading.local()
+    _finding = _thread._local()  # threading.local()
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
@@ -205,7 +238,7 @@ class _ImportWatcher:
             return None
         self._finding.name = fullname  # the real finders below answer the question
         try:
-            spec = importlib.util.find_spec(fullname)
+            spec = _find_spec(fullname)
         except (ImportError, ValueError):
             return None
         finally:

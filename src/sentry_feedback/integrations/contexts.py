@@ -2,17 +2,53 @@
 
 from __future__ import annotations
 
-import platform
+import os
 import sys
-from typing import TYPE_CHECKING, ClassVar
 
 from . import Integration
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import ClassVar
+
     from .._client import Client
     from .._types import Event, Hint
 
 __all__ = ["ModulesIntegration", "OsIntegration", "RuntimeIntegration"]
+
+
+#: ``platform.python_implementation()`` by ``sys.implementation.name``.
+_IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy", "ironpython": "IronPython", "jython": "Jython"}
+_VERSION_CHARACTERS = frozenset("0123456789.+abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+
+
+def _python_implementation_and_version() -> tuple[str, str]:
+    """``platform.python_implementation()`` and ``platform.python_version()``.
+
+    Read from ``sys`` where that gives the same answer (CPython, whose ``sys.version``
+    starts with the version): ``platform`` imports ``re``, which ``init`` does not need.
+    """
+    name = _IMPLEMENTATIONS.get(sys.implementation.name)
+    version = sys.version.partition(" ")[0]
+    if name == "CPython" and version and _VERSION_CHARACTERS.issuperset(version):
+        if version.count(".") == 1:
+            version += ".0"  # as platform adds a missing patch level
+        return name, version
+    import platform
+
+    return platform.python_implementation(), platform.python_version()
+
+
+def _system_and_release() -> tuple[str, str]:
+    """``platform.system()`` and ``platform.release()``, from ``os.uname()`` where they are its fields."""
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        system, _, release, _, _ = uname()
+        if system and system not in ("unknown", "Microsoft", "OpenVMS") and release and release != "unknown":
+            return system, release
+    import platform
+
+    return platform.system(), platform.release()
 
 
 class RuntimeIntegration(Integration):
@@ -22,8 +58,8 @@ class RuntimeIntegration(Integration):
 
     def setup(self, client: Client) -> None:
         """Give ``client``'s events the runtime context."""
-        runtime = {"name": platform.python_implementation(), "version": platform.python_version(), "build": sys.version}
-        client.set_default_context("runtime", runtime)
+        name, version = _python_implementation_and_version()
+        client.set_default_context("runtime", {"name": name, "version": version, "build": sys.version})
 
 
 class OsIntegration(Integration):
@@ -33,7 +69,8 @@ class OsIntegration(Integration):
 
     def setup(self, client: Client) -> None:
         """Give ``client``'s events the OS context."""
-        client.set_default_context("os", {"name": platform.system(), "version": platform.release()})
+        name, release = _system_and_release()
+        client.set_default_context("os", {"name": name, "version": release})
 
 
 class ModulesIntegration(Integration):

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
-from types import TracebackType
-from typing import ClassVar
 
+from .._log import logger
 from . import Integration
 
-__all__ = ["ExcepthookIntegration", "ThreadingIntegration"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import ClassVar
 
-logger = logging.getLogger("sentry_feedback")
+__all__ = ["ExcepthookIntegration", "ThreadingIntegration"]
 
 
 def _capture_unhandled(error: BaseException, mechanism_type: str, flush: bool) -> None:

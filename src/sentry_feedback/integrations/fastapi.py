@@ -10,9 +10,11 @@ when the integration is set up.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from .starlette import StarletteIntegration
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 __all__ = ["FastApiIntegration"]
 

@@ -4,29 +4,28 @@
 >>> from sentry_feedback.integrations.flask import FlaskIntegration
 >>> sentry_feedback.init(dsn=..., integrations=[FlaskIntegration()])
 
-See the "Flask" page of the documentation. This module imports Flask only when the
-integration is set up.
+See the "Flask" page of the documentation. This module imports Flask (and the SDK's request
+handling) only when the integration is set up.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
-from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._context import get_client
-from .._web import FrameworkIntegration, active_request, capture_unhandled
+from .._framework import FrameworkIntegration
+from .._log import logger
 from .logging import ignore_logger
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from typing import Any, ClassVar
 
     from .._client import Client
     from .._types import Event, Hint
 
 __all__ = ["FlaskIntegration"]
-
-logger = logging.getLogger("sentry_feedback")
 
 
 #: Set on ``Flask.__call__`` once it is wrapped.
@@ -66,6 +65,8 @@ class FlaskIntegration(FrameworkIntegration):
     def setup_once(self) -> None:
         """Wrap ``Flask.__call__``, connect to Flask's signals, ignore the ``werkzeug`` logger."""
         import flask
+
+        from .._web import active_request
 
         ignore_logger("werkzeug")
         flask.request_started.connect(_request_started, weak=False)
@@ -110,6 +111,8 @@ class FlaskIntegration(FrameworkIntegration):
 
 def _request_started(sender: object, **extra: object) -> None:
     """Name the request's transaction after Flask's URL rule or endpoint."""
+    from .._web import active_request
+
     try:
         integration = get_client().get_integration(FlaskIntegration)
         request = active_request()
@@ -133,6 +136,8 @@ def _got_request_exception(sender: object, exception: BaseException | None = Non
     """Capture the exception Flask is about to answer with a 500."""
     if exception is None or get_client().get_integration(FlaskIntegration) is None:
         return
+    from .._web import capture_unhandled
+
     capture_unhandled(exception, "flask")  # once; Flask's log record of it is no second event
 
 
@@ -143,6 +148,8 @@ def _add_user(event: Event) -> None:
 
     if not has_request_context():
         return
+    from .._web import active_request
+
     found: dict[str, object] = {}
     request = active_request()
     if request is None or request.data is None or not request.data.client_ip:  # else the WSGI layer adds it

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import logging
-import re
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._lazy import LazyPattern
+from .._log import LOGGER_NAME, logger
 from .._worker import WORKER_THREAD_NAME
 from . import Integration
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import logging
+    from typing import Any, ClassVar
+
     from .._types import Event
 
 __all__ = ["SKIP_ATTRIBUTE", "LoggingIntegration", "ignore_logger", "mark_reported", "strip_ansi"]
@@ -22,12 +25,15 @@ SKIP_ATTRIBUTE = "sentry_feedback_skip"
 #: Set on an exception a web request's error handling reported already (:func:`mark_reported`).
 _REPORTED = "__sentry_feedback_reported__"
 
-_LEVELS = {logging.CRITICAL: "fatal", logging.ERROR: "error", logging.WARNING: "warning", logging.INFO: "info"}
-# Attributes every LogRecord has; anything else came from ``extra=``.
-_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-_ignored_loggers: set[str] = {"sentry_feedback"}
+# The values of logging.INFO, WARNING, ERROR and CRITICAL (fixed since Python 1.5): this
+# module does not import ``logging``; the integration is set up once the application does.
+_INFO, _WARNING, _ERROR, _CRITICAL = 20, 30, 40, 50
+_LEVELS = {_CRITICAL: "fatal", _ERROR: "error", _WARNING: "warning", _INFO: "info"}
+# Attributes every LogRecord has; anything else came from ``extra=`` (set by ``setup_once``).
+_STANDARD_ATTRIBUTES: frozenset[str] = frozenset()
+_ignored_loggers: set[str] = {LOGGER_NAME}
 #: Terminal escape sequences (colours, cursor moves, titles) that servers put in their log lines.
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_ANSI = LazyPattern(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 _reentry = threading.local()
 
 
@@ -84,13 +90,19 @@ class LoggingIntegration(Integration):
     """
 
     identifier: ClassVar[str] = "logging"
+    #: Set up when the application imports ``logging`` (at ``init`` if it did already).
+    patches: ClassVar[str | None] = "logging"
 
-    def __init__(self, *, level: int | None = logging.INFO, event_level: int | None = logging.ERROR) -> None:
+    def __init__(self, *, level: int | None = _INFO, event_level: int | None = _ERROR) -> None:
         self.level = level
         self.event_level = event_level
 
     def setup_once(self) -> None:
         """Wrap ``logging.Logger.callHandlers``."""
+        import logging
+
+        global _STANDARD_ATTRIBUTES
+        _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
         original = logging.Logger.callHandlers
 
         def call_handlers(logger: logging.Logger, record: logging.LogRecord) -> None:
@@ -168,6 +180,6 @@ def _observe(record: logging.LogRecord) -> None:
     try:
         integration.handle(record)
     except Exception:  # a logging call must never fail because of the SDK
-        logging.getLogger("sentry_feedback").debug("could not process a log record", exc_info=True)
+        logger.debug("could not process a log record", exc_info=True)
     finally:
         _reentry.active = False

@@ -17,18 +17,17 @@ scope attributes; if they change, the integration logs at debug level and does n
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any, ClassVar
-
+from .._log import logger
 from . import Integration
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, ClassVar
+
     from .._client import Client
     from .._types import Event, Hint
 
 __all__ = ["SentrySdkIntegration"]
-
-logger = logging.getLogger("sentry_feedback")
 
 
 def _sentry_sdk_scope_data() -> dict[str, Any] | None:

@@ -13,30 +13,30 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
-import logging
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from .._context import get_client
-from .._request_data import DEFAULT_MAX_BODY_SIZE, transaction_from_path
-from .._web import FrameworkIntegration, RequestScope, active_request, capture_unhandled
-from ..asgi import Receive, Send, SentryAsgiMiddleware
+from .._framework import DEFAULT_MAX_BODY_SIZE, FrameworkIntegration
+from .._log import logger
 from . import Integration
 from .dedupe import _MARK
 from .logging import ignore_logger, mark_reported
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from typing import Any, ClassVar
+
     from .._client import Client
     from .._types import Event, Hint
+    from .._web import RequestScope
+    from ..asgi import Receive, Send
+
+    Scope = MutableMapping[str, Any]
 
 __all__ = ["StarletteIntegration"]
-
-logger = logging.getLogger("sentry_feedback")
-
-Scope = MutableMapping[str, Any]
 
 #: The mechanism of the errors both integrations capture (as sentry-python reports FastAPI's errors too).
 MECHANISM = "starlette"
@@ -52,12 +52,15 @@ _MAX_STATUS_CODES = 1000
 _USER_FIELDS = ("id", "username", "email")
 
 
-class _Handling(NamedTuple):
+class _Handling:
     """The request this integration handles in this context: its scope, connection scope and integration."""
 
-    request: RequestScope
-    connection: Scope
-    integration: StarletteIntegration
+    __slots__ = ("connection", "integration", "request")
+
+    def __init__(self, request: RequestScope, connection: Scope, integration: StarletteIntegration) -> None:
+        self.request = request
+        self.connection = connection
+        self.integration = integration
 
 
 _handling: ContextVar[_Handling | None] = ContextVar("sentry_feedback.starlette_request", default=None)
@@ -178,6 +181,10 @@ def _request_integration() -> StarletteIntegration | None:
 
 
 def _patch_application(starlette_class: type[Any]) -> None:
+    # The request handling is imported with Starlette (by ``setup_once``), not at ``init``.
+    from .._web import active_request
+    from ..asgi import SentryAsgiMiddleware
+
     original = starlette_class.__call__
     if getattr(original, _PATCHED, False):
         return
@@ -226,6 +233,8 @@ async def _run(
     integration: StarletteIntegration,
 ) -> None:
     """Run the application in the request's scope (opened by the ASGI middleware); capture what escapes."""
+    from .._web import active_request
+
     request = active_request()
     token = None
     if request is not None:
@@ -243,6 +252,8 @@ async def _run(
 
 def _capture_unhandled(error: BaseException) -> None:
     """Capture ``error`` (once, whoever saw it first); the server's log record of it is no second event."""
+    from .._web import capture_unhandled
+
     capture_unhandled(error, MECHANISM)
 
 
@@ -331,6 +342,8 @@ def _reporting(handler: Callable[..., Any]) -> Callable[..., Any]:
 
 def _is_async_callable(obj: Any) -> bool:
     """What Starlette checks to decide whether to await a handler or run it in a thread."""
+    import inspect  # Starlette has imported it: this runs once Starlette serves
+
     while isinstance(obj, functools.partial):
         obj = obj.func
     return inspect.iscoroutinefunction(obj) or (callable(obj) and inspect.iscoroutinefunction(obj.__call__))
@@ -375,6 +388,8 @@ def _name_transaction(app: Any, scope: Scope, integration: StarletteIntegration,
                 request.set_transaction_name(template, "route")
                 return
         if request.data is not None:
+            from .._request_data import transaction_from_path
+
             request.set_transaction_name(transaction_from_path(request.data.path), "url")
     except Exception:
         logger.debug("could not name the transaction of a Starlette request", exc_info=True)
@@ -438,6 +453,8 @@ def _candidates(routes: Iterable[Any]) -> Iterable[Any]:
 
 def _qualified_name(obj: object) -> str | None:
     """``module.qualname`` of a function, method or class; of its type for another object."""
+    import inspect  # Starlette has imported it: this runs once Starlette serves
+
     while isinstance(obj, functools.partial):
         obj = obj.func
     target = obj if inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isclass(obj) else type(obj)

@@ -4,32 +4,33 @@
 >>> from sentry_feedback.integrations.django import DjangoIntegration
 >>> sentry_feedback.init(dsn=..., integrations=[DjangoIntegration()])
 
-See the "Django" page of the documentation. This module imports Django only when the
-integration is set up (and never declares a dependency on it).
+See the "Django" page of the documentation. This module imports Django, and the SDK's request
+handling, only when the integration is set up (and never declares a dependency on it).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
-import logging
 import sys
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping
 
 from ..._context import get_client
-from ..._request_data import BodyRecorder, client_ip, from_wsgi_environ
-from ..._web import FrameworkIntegration, RequestScope, active_request, capture_unhandled
+from ..._framework import FrameworkIntegration
+from ..._log import logger
 from ..logging import ignore_logger
-from ._routes import route_of, view_path
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+    from typing import Any, ClassVar
+
+    from ..._request_data import BodyRecorder, client_ip, from_wsgi_environ
     from ..._types import Event, Hint
+    from ..._web import RequestScope, active_request, capture_unhandled
+    from ._routes import route_of, view_path
 
 __all__ = ["DjangoIntegration"]
-
-logger = logging.getLogger("sentry_feedback")
 
 
 #: Set on the Django methods once they are wrapped.
@@ -75,6 +76,9 @@ class DjangoIntegration(FrameworkIntegration):
 
     def setup_once(self) -> None:
         """Wrap Django's request handlers, connect to ``got_request_exception``, ignore ``django.server``."""
+        import importlib  # here, not at init: the integration is made before Django is imported
+
+        _import_request_handling()
         base = importlib.import_module("django.core.handlers.base").BaseHandler
         wsgi_handler = importlib.import_module("django.core.handlers.wsgi").WSGIHandler
         asgi_handler = importlib.import_module("django.core.handlers.asgi").ASGIHandler
@@ -87,6 +91,15 @@ class DjangoIntegration(FrameworkIntegration):
         _patch(base, "get_response", _wrap_get_response)
         _patch(base, "get_response_async", _wrap_get_response_async)
         _patch(base, "resolve_request", _wrap_resolve_request)
+
+
+def _import_request_handling() -> None:
+    """Bind the SDK's request handling here: it is imported with Django (by ``setup_once``), not at ``init``."""
+    global BodyRecorder, RequestScope, active_request, capture_unhandled, client_ip, from_wsgi_environ
+    global route_of, view_path
+    from ..._request_data import BodyRecorder, client_ip, from_wsgi_environ
+    from ..._web import RequestScope, active_request, capture_unhandled
+    from ._routes import route_of, view_path
 
 
 def _integration() -> DjangoIntegration | None:
@@ -349,6 +362,8 @@ def _add_user(event: Event, request: Any, is_async: bool) -> None:
 
 def _request_user(request: Any, is_async: bool) -> dict[str, str] | None:
     """``id``, ``username`` and ``email`` of the authenticated ``request.user``, if any."""
+    import importlib
+
     apps = importlib.import_module("django.apps").apps
     if not apps.is_installed("django.contrib.auth"):
         return None  # request.user, if anything set it, is not Django's: do not load it

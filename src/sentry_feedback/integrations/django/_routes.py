@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import functools
-import importlib
-import re
-from typing import Any
+
+from ..._lazy import LazyPattern
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["readable_regex", "route_of", "view_path"]
 
 
 def route_of(match: Any) -> str | None:
     """The URL pattern of a ``ResolverMatch``: ``/orders/<int:order_id>/pay``, regular expressions made readable."""
+    import importlib
+
     regex_pattern = importlib.import_module("django.urls.resolvers").RegexPattern
     chain = _matched_chain(match)
     if chain is not None:
@@ -53,8 +58,8 @@ def view_path(view: Any) -> str | None:
     return f"{module}.{name}" if isinstance(module, str) and module else name
 
 
-_QUANTIFIER = re.compile(r"(?:[?*+]|\{\d*(?:,\d*)?\})[?+]?")
-_NAMED_GROUP = re.compile(r"\?P<(\w+)>")
+_QUANTIFIER = LazyPattern(r"(?:[?*+]|\{\d*(?:,\d*)?\})[?+]?")
+_NAMED_GROUP = LazyPattern(r"\?P<(\w+)>")
 
 
 def readable_regex(regex: str, counter: list[int]) -> str:
@@ -85,7 +90,7 @@ def readable_regex(regex: str, counter: list[int]) -> str:
             out.append(regex[i : end + 1])
             i = end + 1
         else:
-            quantifier = _QUANTIFIER.match(regex, i)
+            quantifier = _QUANTIFIER.compiled.match(regex, i)
             if quantifier is not None:
                 i = quantifier.end()
             else:
