@@ -48,16 +48,8 @@ class CachedEnvelope(Frozen):
         object.__setattr__(self, "free_path", free_path)
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, but not ours to signal
-        return True
-    return True
+#: Whether a process runs (ours does): the journal's test, one for both.
+_pid_alive = _journal.pid_alive
 
 
 class EnvelopeCache:

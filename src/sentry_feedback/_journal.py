@@ -66,7 +66,7 @@ sent. Recovery stores ``K`` only for a put without done while ``exists(K)`` is f
 - the journal of a live process, ours included, is never read: its writer may be between
   steps.
 
-Liveness is the cache's test (``_cache._pid_alive``, repeated here to keep this module light):
+Liveness is :func:`pid_alive`, the test the cache uses for its claims too:
 a journal whose writer's pid now belongs to another live process waits until that one exits
 (later, not lost). A journal left by an earlier process that had *our* pid (in a container
 every run may be pid 1) is recovered: this process knows the names of its own journals.
@@ -410,8 +410,8 @@ def _unlink(path: str) -> None:
         logger.debug("could not remove journal %s (%s)", path, exc)
 
 
-def _pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (ours does): the test of ``_cache._pid_alive``."""
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (ours does); the offline cache uses the same test."""
     if pid == os.getpid():
         return True
     try:
@@ -492,7 +492,7 @@ def _claim(directory: str, name: str) -> str | None:
             if chain:  # left by an earlier process that had our pid
                 _active.add(name)
                 return os.path.join(directory, name)
-        elif _pid_alive(holder):
+        elif pid_alive(holder):
             return None
         new_name = f"{name}.{mine}" if chain else f"{name}{RECOVERING}{mine}"
         _active.add(new_name)
