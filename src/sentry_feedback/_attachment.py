@@ -205,25 +205,7 @@ class Attachment:
             error = self._error
             raise AttachmentReadError(str(error), reason=error.reason, quantity=error.quantity) from error.__cause__
         assert self.path is not None
-        fd, info = _open_regular(self.path)
-        try:
-            if limit is not None and info.st_size > limit:
-                raise _too_large(info.st_size, limit)
-            expected = info.st_size if limit is None else min(info.st_size, limit)
-            with open(fd, "rb") as fh:
-                fd = -1  # the file object owns the descriptor from here
-                return _read_capped(fh, expected, limit)
-        except AttachmentReadError:
-            raise
-        except OSError as exc:
-            raise AttachmentReadError(
-                f"cannot read {self.path!r}: {exc.strerror or exc}",
-                reason=DiscardReason.INTERNAL_SDK_ERROR,
-                quantity=1,
-            ) from exc
-        finally:
-            if fd >= 0:
-                os.close(fd)
+        return _read_opened(self.path, *_open_regular(self.path), limit)
 
     def _contents(self, limit: int | None = None) -> bytes | FileRegion:
         """What to send: the bytes, or for a large file a :class:`FileRegion` read only while it is sent.
@@ -238,8 +220,7 @@ class Attachment:
             return self.read(limit)
         fd, info = _open_regular(self.path)
         if info.st_size <= SMALL_FILE:
-            os.close(fd)
-            return self.read(limit)
+            return _read_opened(self.path, fd, info, limit)
         os.close(fd)
         if limit is not None and info.st_size > limit:
             raise _too_large(info.st_size, limit)
@@ -515,11 +496,7 @@ def _open_regular(path: str) -> tuple[int, os.stat_result]:
         info = os.fstat(fd)
     except OSError as exc:
         os.close(fd)
-        raise AttachmentReadError(
-            f"cannot read {path!r}: {exc.strerror or exc}",
-            reason=DiscardReason.INTERNAL_SDK_ERROR,
-            quantity=1,
-        ) from exc
+        raise _unreadable_file(path, exc) from exc
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise AttachmentReadError(
@@ -528,6 +505,30 @@ def _open_regular(path: str) -> tuple[int, os.stat_result]:
             quantity=1,
         )
     return fd, info
+
+
+def _unreadable_file(path: str, exc: OSError, quantity: int = 1) -> AttachmentReadError:
+    return AttachmentReadError(
+        f"cannot read {path!r}: {exc.strerror or exc}", reason=DiscardReason.INTERNAL_SDK_ERROR, quantity=quantity
+    )
+
+
+def _read_opened(path: str, fd: int, info: os.stat_result, limit: int | None) -> bytes:
+    """The content of the regular file open as ``fd`` (closed here), at most ``limit`` bytes accepted."""
+    try:
+        if limit is not None and info.st_size > limit:
+            raise _too_large(info.st_size, limit)
+        expected = info.st_size if limit is None else min(info.st_size, limit)
+        with open(fd, "rb") as fh:
+            fd = -1  # the file object owns the descriptor from here
+            return _read_capped(fh, expected, limit)
+    except AttachmentReadError:
+        raise
+    except OSError as exc:
+        raise _unreadable_file(path, exc) from exc
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 #: Bytes read from a file (or sliced from memory) at a time while an envelope is written out.
@@ -562,11 +563,7 @@ class FileRegion:
                 try:
                     block = os.read(fd, min(size, left))
                 except OSError as exc:
-                    raise AttachmentReadError(
-                        f"cannot read {self.path!r}: {exc.strerror or exc}",
-                        reason=DiscardReason.INTERNAL_SDK_ERROR,
-                        quantity=self.length,
-                    ) from exc
+                    raise _unreadable_file(self.path, exc, self.length) from exc
                 if not block:
                     raise AttachmentReadError(
                         f"{self.path!r} became shorter while it was sent ({self.length - left} of {self.length} bytes)",

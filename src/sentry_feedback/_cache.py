@@ -194,16 +194,7 @@ class EnvelopeCache:
         return f"{free_path}.{os.getpid()}{SENDING}"
 
     def _fsync_dir(self) -> None:
-        try:
-            fd = os.open(self.directory, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        _journal.fsync_dir(self.directory)
 
     def make_room(self, incoming: int = 1) -> None:
         """Evict the oldest free files so that ``incoming`` more fit, counting them as ``cache_overflow``."""

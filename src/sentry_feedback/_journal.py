@@ -354,7 +354,7 @@ class Journal:
         finally:
             os.close(fd)
         if sync_dir:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     def close(self) -> None:
         """Close the file, and remove it if no put is outstanding.
@@ -423,7 +423,8 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _fsync_dir(directory: str) -> None:
+def fsync_dir(directory: str) -> None:
+    """fsync ``directory`` (a renamed or created file's name reaches the disk); failures are ignored."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
