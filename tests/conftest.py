@@ -31,7 +31,7 @@ def _every_sent_event_is_valid_for_sentry(monkeypatch: pytest.MonkeyPatch) -> It
     def checked(self: Envelope, *args: Any, **kwargs: Any) -> Iterator[bytes | memoryview]:
         # What goes on the wire: the payload bytes each item is written with, as the server parses them.
         for item in self.items:
-            if item.type in ("event", "feedback"):
+            if item.type in ("event", "feedback", "transaction"):
                 try:
                     normalize_with_relay(json.loads(item.payload))
                 except AssertionError as exc:

@@ -9,7 +9,8 @@ from ._client import Client
 from ._context import get_client, get_current_scope, get_isolation_scope, set_client, with_isolation_scope
 from ._log import logger, real_logger
 from ._options import Options
-from ._tracing import PropagationContext, propagation_context_from_headers
+from ._spans import active_trace_source
+from ._tracing import PropagationContext, baggage_header, propagation_context_from_headers
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -285,14 +286,27 @@ def new_trace() -> None:
 
 
 def get_traceparent() -> str:
-    """The ``sentry-trace`` header value for an outgoing call, continuing the current trace."""
+    """The ``sentry-trace`` header value for an outgoing call, continuing the current trace.
+
+    Inside an active span, the call becomes that span's child (with its sampling decision).
+    """
+    span = active_trace_source()
+    if span is not None:
+        return span.to_sentry_trace()
     return _propagation().sentry_trace()
 
 
 def get_baggage() -> str:
-    """The ``baggage`` header value for an outgoing call (the trace's dynamic sampling context)."""
+    """The ``baggage`` header value for an outgoing call (the trace's dynamic sampling context).
+
+    Inside an active span, the context of its transaction, kept from then on for the trace.
+    """
+    span = active_trace_source()
+    propagation = _propagation()
+    if span is not None and span._segment is not None:
+        return baggage_header(span._segment.frozen_dsc(), propagation.third_party_baggage)
     options = get_client().options
-    return _propagation().baggage(
+    return propagation.baggage(
         public_key=options.dsn.public_key if options.dsn is not None else None,
         release=options.release,
         environment=options.environment,
@@ -303,5 +317,6 @@ def get_trace_headers(*, w3c: bool = False) -> dict[str, str]:
     """Headers to add to an outgoing request: ``sentry-trace``, ``baggage`` (and ``traceparent`` with ``w3c``)."""
     headers = {"sentry-trace": get_traceparent(), "baggage": get_baggage()}
     if w3c:
-        headers["traceparent"] = _propagation().traceparent()
+        span = active_trace_source()
+        headers["traceparent"] = span.to_traceparent() if span is not None else _propagation().traceparent()
     return headers

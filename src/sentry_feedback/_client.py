@@ -23,6 +23,7 @@ from ._ratelimit import RateLimiter
 from ._scope import Scope, merge_into_event
 from ._scrubber import EventScrubber, scrub_before_sending
 from ._serialize import safe_repr
+from ._spans import active_trace_source
 from ._tracing import PropagationContext
 from ._transport import FunctionTransport, Transport, make_transport
 from ._types import LEVELS
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from ._dsn import Dsn
     from ._errors import ExcInfo
     from ._feedback import FeedbackFields
+    from ._spans import Segment, Span
     from ._stacktrace import StackOptions
     from ._types import Event, EventProcessor, Hint, Level
 
@@ -382,74 +384,174 @@ class Client:
             self.client_reports.record(DiscardReason.INVALID, "attachment", _entry_quantity(entry))
         return valid
 
-    def _capture(self, event: Event, hint: Hint | None, scope: Scope | None, ticket: DeliveryTicket | None) -> str:
+    def _capture(
+        self,
+        event: Event,
+        hint: Hint | None,
+        scope: Scope | None,
+        ticket: DeliveryTicket | None,
+        segment: Segment | None = None,
+    ) -> str:
         dispatcher = self._dispatcher
         if dispatcher is None or dispatcher.closed:
             raise _Dropped(SDKDisabledError("the SDK is disabled: no DSN or transport, or it was closed"))
         options = self.options
-        is_feedback = event.get("type") == "feedback"
-        category = "feedback" if is_feedback else "error"
+        kind = event.get("type")
+        is_feedback = kind == "feedback"
+        is_transaction = segment is not None
+        category = "feedback" if is_feedback else "transaction" if is_transaction else "error"
         hint = hint if hint is not None else {}
-        hint_attachments = self._hint_attachments(hint, category)
+        hint_attachments = self._hint_attachments(hint, category) if not is_transaction else []
+        spans = len(event.get("spans") or ()) if is_transaction else 0
 
-        exc_info = hint.get("exc_info")
-        if (
-            options.ignore_errors
-            and isinstance(exc_info, tuple)
-            and len(exc_info) == 3
-            and matches_any(exc_info[1], options.ignore_errors)
-        ):
-            logger.debug("ignored %s (ignore_errors)", type(exc_info[1]).__name__)
-            self._record_drop(DiscardReason.EVENT_PROCESSOR, category, hint_attachments)
-            raise _Dropped(FeedbackDroppedError("ignored error", reason=DiscardReason.EVENT_PROCESSOR))
-        if not is_feedback and options.sample_rate < 1.0 and _random.uniform() >= options.sample_rate:
-            self._record_drop(DiscardReason.SAMPLE_RATE, category, hint_attachments)
-            raise _Dropped(FeedbackDroppedError("sampled out", reason=DiscardReason.SAMPLE_RATE))
+        if not is_transaction:
+            exc_info = hint.get("exc_info")
+            if (
+                options.ignore_errors
+                and isinstance(exc_info, tuple)
+                and len(exc_info) == 3
+                and matches_any(exc_info[1], options.ignore_errors)
+            ):
+                logger.debug("ignored %s (ignore_errors)", type(exc_info[1]).__name__)
+                self._record_drop(DiscardReason.EVENT_PROCESSOR, category, hint_attachments)
+                raise _Dropped(FeedbackDroppedError("ignored error", reason=DiscardReason.EVENT_PROCESSOR))
+            if not is_feedback and options.sample_rate < 1.0 and _random.uniform() >= options.sample_rate:
+                self._record_drop(DiscardReason.SAMPLE_RATE, category, hint_attachments)
+                raise _Dropped(FeedbackDroppedError("sampled out", reason=DiscardReason.SAMPLE_RATE))
 
         raw_id = event.get("event_id")
         event_id = normalize_event_id(raw_id, "event_id") if raw_id else new_event_id()
         event["event_id"] = event_id
         event.setdefault("timestamp", time.time())
         event.setdefault("platform", "python")
-        scopes = (
-            _context.get_global_scope(),
-            _context.get_isolation_scope(),
-            scope if scope is not None else _context.get_current_scope(),
+        if segment is not None:
+            scopes = (_context.get_global_scope(), segment.isolation, segment.current)
+            span = None
+        else:
+            scopes = (
+                _context.get_global_scope(),
+                _context.get_isolation_scope(),
+                scope if scope is not None else _context.get_current_scope(),
+            )
+            span = active_trace_source()
+        scope_attachments, processors, propagation = merge_into_event(
+            event, scopes, options.max_breadcrumbs, span=span, transaction=is_transaction
         )
-        scope_attachments, processors, propagation = merge_into_event(event, scopes, options.max_breadcrumbs)
-        event.setdefault("level", "info" if is_feedback or "exception" not in event else "error")
+        if not is_transaction:
+            event.setdefault("level", "info" if is_feedback or "exception" not in event else "error")
         self._apply_client_defaults(event)
-        hint["attachments"] = scope_attachments + hint_attachments
+        hint["attachments"] = scope_attachments + hint_attachments if not is_transaction else []
 
-        hook = options.before_send_feedback if is_feedback else options.before_send
+        hook = (
+            options.before_send_feedback
+            if is_feedback
+            else options.before_send_transaction
+            if is_transaction
+            else options.before_send
+        )
         if self._event_processors or processors:
             event = self._run_callbacks(
-                (*self._event_processors, *processors), event, hint, category, DiscardReason.EVENT_PROCESSOR, event_id
+                (*self._event_processors, *processors),
+                event,
+                hint,
+                category,
+                DiscardReason.EVENT_PROCESSOR,
+                event_id,
+                spans,
             )
+            spans = self._count_removed_spans(event, spans, DiscardReason.EVENT_PROCESSOR)
         if hook is not None:
-            event = self._run_callbacks((hook,), event, hint, category, DiscardReason.BEFORE_SEND, event_id)
+            event = self._run_callbacks((hook,), event, hint, category, DiscardReason.BEFORE_SEND, event_id, spans)
+            spans = self._count_removed_spans(event, spans, DiscardReason.BEFORE_SEND)
 
         event["event_id"] = event_id  # the header's id wins; keep the payload consistent
         headers: dict[str, Any] = {"event_id": event_id, "sdk": {"name": SDK_NAME, "version": __version__}}
-        trace = self._dynamic_sampling_context(event, propagation)
+        if segment is not None:
+            trace = segment.dynamic_sampling_context()
+        elif span is not None and span._segment is not None and _same_trace(event, span.trace_id):
+            trace = span._segment.dynamic_sampling_context()
+        else:
+            trace = self._dynamic_sampling_context(event, propagation)
         if trace:
             headers["trace"] = trace
         # Scrubbing runs on the background thread, just before the event is serialized.
         prepare = self._scrub if self._scrubber is not None else None
-        items = [EnvelopeItem.from_json("feedback" if is_feedback else "event", event, prepare=prepare)]
-        items.extend(EnvelopeItem.from_attachment(a) for a in self._hint_attachments(hint, category))
+        item_type = "feedback" if is_feedback else "transaction" if is_transaction else "event"
+        items = [EnvelopeItem.from_json(item_type, event, prepare=prepare)]
+        if not is_transaction:
+            items.extend(EnvelopeItem.from_attachment(a) for a in self._hint_attachments(hint, category))
         envelope = Envelope(headers, items)
         if not dispatcher.submit(envelope, ticket):
             error = ticket.error if ticket is not None and ticket.error else None
             raise _Dropped(error or FeedbackDroppedError("queue full", reason=DiscardReason.QUEUE_OVERFLOW))
-        if not is_feedback:
+        if not is_feedback and not is_transaction:
             _context.get_isolation_scope()._set_last_event_id(event_id)
         return event_id
 
+    def capture_segment(self, root: Span, segment: Segment) -> str | None:
+        """Send the transaction of a root span that ended (its finished spans with it); its event id.
+
+        Unsampled segments and spans past ``max_spans`` are counted in client reports.
+        Called by :meth:`Span.end`; never raises.
+        """
+        try:
+            finished = list(segment.spans)
+            if not segment.sampled:
+                self.client_reports.record(DiscardReason.SAMPLE_RATE, "transaction")
+                self.client_reports.record(DiscardReason.SAMPLE_RATE, "span", segment.created + 1)
+                return None
+            if segment.dropped:
+                logger.debug("transaction %r had more than max_spans spans; %d left out", root.name, segment.dropped)
+                self.client_reports.record(DiscardReason.BUFFER_OVERFLOW, "span", segment.dropped)
+            if not self.is_active():
+                return None
+            trace = root.trace_context()
+            trace.setdefault("status", "ok")
+            trace["origin"] = root.origin
+            if root._attributes:
+                trace["data"] = dict(root._attributes)
+            event: Event = {
+                "type": "transaction",
+                "transaction": root.name,
+                "transaction_info": {"source": segment.source},
+                "start_timestamp": root.start_timestamp,
+                "timestamp": root.timestamp,
+                "contexts": {"trace": trace},
+                "spans": [span.to_json() for span in finished],
+            }
+            return self._capture(event, None, None, None, segment)
+        except _Dropped:
+            return None
+        except Exception:
+            logger.exception("internal error in capture_segment")
+            self.client_reports.record(DiscardReason.INTERNAL_SDK_ERROR, "transaction")
+            self.client_reports.record(DiscardReason.INTERNAL_SDK_ERROR, "span", len(segment.spans) + 1)
+            return None
+
+    def _count_removed_spans(self, event: Event, before: int, reason: str) -> int:
+        """Count the spans a processor or hook took out of a transaction; the number left."""
+        if not before:
+            return 0
+        value = event.get("spans")
+        after = len(value) if isinstance(value, list) else 0
+        if after < before:
+            self.client_reports.record(reason, "span", before - after)
+        return after
+
     def _run_callbacks(
-        self, callbacks: Iterable[EventProcessor], event: Event, hint: Hint, category: str, reason: str, event_id: str
+        self,
+        callbacks: Iterable[EventProcessor],
+        event: Event,
+        hint: Hint,
+        category: str,
+        reason: str,
+        event_id: str,
+        spans: int = 0,
     ) -> Event:
-        """Run each callback in turn on the event; a ``None`` result or an exception drops it."""
+        """Run each callback in turn on the event; a ``None`` result or an exception drops it.
+
+        ``spans``: how many spans a transaction holds (a dropped one counts them too).
+        """
         for callback in callbacks:
             try:
                 result = callback(event, hint)
@@ -460,11 +562,11 @@ class Client:
                     logger.warning(
                         "%s raised %s; event %s dropped", _callable_name(callback), type(exc).__name__, event_id
                     )
-                    self._record_drop(DiscardReason.CALLBACK_ERROR, category, hint.get("attachments", ()))
+                    self._record_drop(DiscardReason.CALLBACK_ERROR, category, hint.get("attachments", ()), spans)
                     raise
                 name = _callable_name(callback)
                 logger.exception("%s raised; event %s dropped", name, event_id)
-                self._record_drop(DiscardReason.CALLBACK_ERROR, category, hint.get("attachments", ()))
+                self._record_drop(DiscardReason.CALLBACK_ERROR, category, hint.get("attachments", ()), spans)
                 error = FeedbackDroppedError(
                     f"{name} raised {type(exc).__name__}: {exc}", reason=DiscardReason.CALLBACK_ERROR, event_id=event_id
                 )
@@ -473,7 +575,7 @@ class Client:
             if type(result) is not dict:
                 if result is None:
                     logger.info("%s dropped event %s", _callable_name(callback), event_id)
-                    self._record_drop(reason, category, hint.get("attachments", ()))
+                    self._record_drop(reason, category, hint.get("attachments", ()), spans)
                     raise _Dropped(
                         FeedbackDroppedError(
                             f"{_callable_name(callback)} returned None", reason=reason, event_id=event_id
@@ -482,7 +584,7 @@ class Client:
                 if not isinstance(result, dict):
                     kind = type(result).__name__
                     logger.error("%s returned %s instead of an event dict; event %s dropped", callback, kind, event_id)
-                    self._record_drop(DiscardReason.CALLBACK_ERROR, category, hint.get("attachments", ()))
+                    self._record_drop(DiscardReason.CALLBACK_ERROR, category, hint.get("attachments", ()), spans)
                     raise _Dropped(
                         FeedbackDroppedError(
                             f"{_callable_name(callback)} returned {kind}",
@@ -497,8 +599,10 @@ class Client:
         if self._scrubber is not None:
             scrub_before_sending(self._scrubber, event)
 
-    def _record_drop(self, reason: str, category: str, attachments: Iterable[object]) -> None:
+    def _record_drop(self, reason: str, category: str, attachments: Iterable[object], spans: int = 0) -> None:
         self.client_reports.record(reason, category)
+        if category == "transaction":
+            self.client_reports.record(reason, "span", spans + 1)
         size = sum(_entry_quantity(a) for a in attachments)
         if size:
             self.client_reports.record(reason, "attachment", size)
@@ -577,6 +681,12 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<Client dsn={str(self.dsn) if self.dsn else None!r} active={self.is_active()}>"
+
+
+def _same_trace(event: Event, trace_id: str) -> bool:
+    """Whether ``event`` is still in the trace ``trace_id`` (a processor may have moved it)."""
+    trace = (event.get("contexts") or {}).get("trace")
+    return isinstance(trace, dict) and trace.get("trace_id") == trace_id
 
 
 def _callable_name(callback: object) -> str:

@@ -29,6 +29,7 @@ class DiscardReason:
     INTERNAL_SDK_ERROR = "internal_sdk_error"
     INVALID = "invalid"
     CALLBACK_ERROR = "callback_error"
+    BUFFER_OVERFLOW = "buffer_overflow"
 
 
 class ClientReportRecorder:

@@ -173,10 +173,16 @@ _Sent.DELIVERED, _Sent.FINAL, _Sent.NETWORK = (
 
 
 def record_dropped_items(recorder: ClientReportRecorder, reason: str, items: list[EnvelopeItem]) -> None:
-    """Count each item (attachments by bytes) as dropped for ``reason``; client reports are not counted."""
+    """Count each item (attachments by bytes) as dropped for ``reason``; client reports are not counted.
+
+    A transaction counts its spans too (``span``: its spans plus one).
+    """
     for item in items:
-        if item.type != "client_report":
+        kind = item.type
+        if kind != "client_report":
             recorder.record(reason, item.data_category, item.quantity())
+            if kind == "transaction":
+                recorder.record(reason, "span", item.span_quantity())
 
 
 def rfc3339_now() -> str:

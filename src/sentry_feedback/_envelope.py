@@ -195,6 +195,15 @@ class EnvelopeItem:
             return self._attachment.counted_size()
         return 0
 
+    def span_quantity(self) -> int:
+        """How many spans a ``transaction`` item counts for in client reports: its spans plus one (its own)."""
+        try:
+            value = self.get_json()
+        except Exception:
+            return 1
+        spans = value.get("spans") if isinstance(value, dict) else None
+        return (len(spans) if isinstance(spans, list) else 0) + 1
+
     def get_json(self) -> Any:
         """The payload as a JSON value (the event dict for ``event``/``feedback`` items)."""
         if self._json is not None:

@@ -81,6 +81,7 @@ MAX_QUEUE_SIZE = 100_000
 MAX_CACHE_ITEMS = 100_000
 MAX_ATTACHMENT_SIZE = GiB
 MAX_RETRY_ATTEMPTS = 100
+MAX_SPANS = 100_000
 
 
 class Options(Frozen):
@@ -133,6 +134,12 @@ class Options(Frozen):
         "key_file",
         "keep_alive",
         "spotlight",
+        "traces_sample_rate",
+        "traces_sampler",
+        "before_send_transaction",
+        "max_spans",
+        "auto_session_tracking",
+        "session_mode",
     )
     _hidden = frozenset({"transport"})
 
@@ -176,6 +183,12 @@ class Options(Frozen):
     key_file: str | None
     keep_alive: bool
     spotlight: bool | str
+    traces_sample_rate: float | None
+    traces_sampler: Callable[[dict[str, Any]], float | bool] | None
+    before_send_transaction: BeforeSend | None
+    max_spans: int
+    auto_session_tracking: bool
+    session_mode: str
 
     def __init__(
         self,
@@ -219,6 +232,12 @@ class Options(Frozen):
         key_file: str | None = None,
         keep_alive: bool = True,
         spotlight: bool | str = False,
+        traces_sample_rate: float | None = None,
+        traces_sampler: Callable[[dict[str, Any]], float | bool] | None = None,
+        before_send_transaction: BeforeSend | None = None,
+        max_spans: int = 1000,
+        auto_session_tracking: bool = True,
+        session_mode: str = "request",
     ) -> None:
         values = locals()
         if retry is FACTORY:
@@ -279,14 +298,26 @@ class Options(Frozen):
             "default_integrations",
             "auto_enabling_integrations",
             "keep_alive",
+            "auto_session_tracking",
         ):
             _check_type(name, getattr(self, name), (bool,))
         self._validate_sequences()
-        for name in ("before_send", "before_send_feedback", "before_breadcrumb"):
+        for name in (
+            "before_send",
+            "before_send_feedback",
+            "before_breadcrumb",
+            "before_send_transaction",
+            "traces_sampler",
+        ):
             value = getattr(self, name)
             if value is not None and not callable(value):
                 raise ValueError(f"option {name!r} must be callable, not {type(value).__name__}")
         _check_number("sample_rate", self.sample_rate, 0.0, 1.0)
+        if self.traces_sample_rate is not None:
+            _check_number("traces_sample_rate", self.traces_sample_rate, 0.0, 1.0)
+        _check_int("max_spans", self.max_spans, 0, MAX_SPANS)
+        if self.session_mode not in ("request", "application"):
+            raise ValueError(f"option 'session_mode' must be 'request' or 'application', not {self.session_mode!r}")
         _check_number("shutdown_timeout", self.shutdown_timeout, 0.0, MAX_WAIT)
         _check_number("http_timeout", self.http_timeout, 0.0, MAX_HTTP_TIMEOUT, open_low=True)
         _check_int("max_breadcrumbs", self.max_breadcrumbs, 0, MAX_BREADCRUMBS)

@@ -20,6 +20,7 @@ from . import (
     _ratelimit,
     _scope,
     _scrubber,
+    _spans,
     _tracing,
     _transport,
     _types,
@@ -37,6 +38,7 @@ from ._options import *  # noqa: F403
 from ._ratelimit import *  # noqa: F403
 from ._scope import *  # noqa: F403
 from ._scrubber import *  # noqa: F403
+from ._spans import *  # noqa: F403
 from ._tracing import *  # noqa: F403
 from ._transport import *  # noqa: F403
 from ._types import BeforeSend as BeforeSend
@@ -65,6 +67,7 @@ __all__ += _options.__all__
 __all__ += _ratelimit.__all__
 __all__ += _scope.__all__
 __all__ += _scrubber.__all__
+__all__ += _spans.__all__
 __all__ += _tracing.__all__
 __all__ += _transport.__all__
 __all__ += _types.__all__

@@ -15,6 +15,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ._spans import Span
     from ._tracing import PropagationContext
     from ._types import Event, EventProcessor, Hint, Level
 
@@ -316,11 +317,20 @@ def _rejected(method: str, name: str, value: object, expected: type) -> bool:
     return True
 
 
-def merge_into_event(event: Event, scopes: tuple[Scope, Scope, Scope], max_breadcrumbs: int) -> ScopeData:
+def merge_into_event(
+    event: Event,
+    scopes: tuple[Scope, Scope, Scope],
+    max_breadcrumbs: int,
+    *,
+    span: Span | None = None,
+    transaction: bool = False,
+) -> ScopeData:
     """Apply global, isolation and current scope data to ``event`` (its own values win).
 
     Returns the scopes' attachments and event processors in the order they apply, and
-    the propagation context of the innermost scope that has one.
+    the propagation context of the innermost scope that has one. ``span``: the active
+    span, whose trace and span ids the event gets instead of the propagation context's.
+    A ``transaction`` gets no breadcrumbs (and the caller sends no attachments with it).
     """
     tags: dict[str, str] = {}
     extras: dict[str, Any] = {}
@@ -340,7 +350,7 @@ def merge_into_event(event: Event, scopes: tuple[Scope, Scope, Scope], max_bread
         level = scope._level or level
         fingerprint = scope._fingerprint or fingerprint
         propagation = scope._propagation_context or propagation
-        if scope._breadcrumbs:
+        if scope._breadcrumbs and not transaction:
             crumbs.extend(scope._breadcrumbs.copy())
         attachments.extend(scope._attachments)
         processors.extend(scope._event_processors)
@@ -356,8 +366,11 @@ def merge_into_event(event: Event, scopes: tuple[Scope, Scope, Scope], max_bread
     if fingerprint and not event.get("fingerprint"):
         event["fingerprint"] = fingerprint
     own_contexts = event.get("contexts") or {}
-    if propagation is not None and "trace" not in own_contexts and "trace" not in contexts:
-        contexts["trace"] = propagation.trace_context()
+    if "trace" not in own_contexts and "trace" not in contexts:
+        if span is not None:
+            contexts["trace"] = span.trace_context()
+        elif propagation is not None:
+            contexts["trace"] = propagation.trace_context()
     if contexts or own_contexts:
         # One level deep: a hook editing contexts.<name> must not edit the scope's copy.
         merged = {k: v.copy() if isinstance(v, dict) else v for k, v in contexts.items()}

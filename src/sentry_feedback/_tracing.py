@@ -110,13 +110,18 @@ class PropagationContext(Frozen):
 
     def baggage(self, *, public_key: str | None, release: str | None, environment: str | None) -> str:
         """The outgoing ``baggage`` header: our ``sentry-*`` entries, then other vendors' entries."""
-        from urllib.parse import quote
-
         dsc = self.dsc(public_key=public_key, release=release, environment=environment)
-        items = [f"{SENTRY_PREFIX}{key}={quote(str(value), safe='')}" for key, value in dsc.items()]
-        if self.third_party_baggage:
-            items.append(self.third_party_baggage)
-        return ",".join(items)[:MAX_BAGGAGE_LENGTH]
+        return baggage_header(dsc, self.third_party_baggage)
+
+
+def baggage_header(dsc: Mapping[str, str], third_party: str = "") -> str:
+    """A ``baggage`` header value: the ``sentry-*`` entries of ``dsc``, then ``third_party``'s entries."""
+    from urllib.parse import quote
+
+    items = [f"{SENTRY_PREFIX}{key}={quote(str(value), safe='')}" for key, value in dsc.items()]
+    if third_party:
+        items.append(third_party)
+    return ",".join(items)[:MAX_BAGGAGE_LENGTH]
 
 
 def parse_sentry_trace(value: str | None) -> tuple[str, str, bool | None] | None:

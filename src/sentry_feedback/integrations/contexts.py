@@ -102,7 +102,7 @@ class ModulesIntegration(Integration):
         """Register the processor on ``client``."""
 
         def add_modules(event: Event, hint: Hint) -> Event:
-            if event.get("type") != "feedback" and "modules" not in event:
+            if event.get("type") not in ("feedback", "transaction") and "modules" not in event:
                 event["modules"] = self.installed()
             return event
 
