@@ -21,9 +21,10 @@ def _pristine_sdk() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _every_sent_event_is_valid_for_sentry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Run Sentry's normalizer on every event and feedback item any test serializes for sending."""
+    """Run Sentry's normalizer on every event, feedback and transaction item any test serializes for sending,
+    and the session protocol's rules on every session item."""
     from sentry_feedback import Envelope
-    from sentry_feedback.testing import normalize_with_relay
+    from sentry_feedback.testing import check_session_item, normalize_with_relay
 
     problems: list[str] = []
     original = Envelope.chunks
@@ -34,6 +35,11 @@ def _every_sent_event_is_valid_for_sentry(monkeypatch: pytest.MonkeyPatch) -> It
             if item.type in ("event", "feedback", "transaction"):
                 try:
                     normalize_with_relay(json.loads(item.payload))
+                except AssertionError as exc:
+                    problems.append(str(exc))
+            elif item.type in ("session", "sessions"):
+                try:
+                    check_session_item(item.type, json.loads(item.payload))
                 except AssertionError as exc:
                     problems.append(str(exc))
         return original(self, *args, **kwargs)

@@ -52,9 +52,8 @@ def test_a_root_span_is_sent_as_a_transaction_with_its_children(transport: MockT
     with sf.start_span("checkout", op="http.server", attributes={"cart.items": 3}) as root:
         with sf.start_span("load cart", op="db.query") as query:
             assert sf.get_active_span() is query
-        with sf.start_span("charge", op="http.client") as charge:
-            with sf.start_span("sign", op="function") as sign:
-                assert sf.get_root_span(sign) is root
+        with sf.start_span("charge", op="http.client") as charge, sf.start_span("sign", op="function") as sign:
+            assert sf.get_root_span(sign) is root
         assert sf.get_active_span() is root
     assert sf.get_active_span() is None
 
@@ -154,12 +153,11 @@ def test_concurrent_tasks_nest_their_own_spans(transport: MockTransport) -> None
 
     async def request(name: str) -> None:
         nonlocal started
-        with sf.start_span(name, op="http.server"):
-            with sf.start_span(f"{name} query", op="db.query"):
-                started += 1
-                if started == 2:
-                    both_started.set()
-                await both_started.wait()  # both tasks are inside their spans at once
+        with sf.start_span(name, op="http.server"), sf.start_span(f"{name} query", op="db.query"):
+            started += 1
+            if started == 2:
+                both_started.set()
+            await both_started.wait()  # both tasks are inside their spans at once
 
     async def main() -> None:
         await asyncio.gather(request("a"), request("b"))
@@ -202,13 +200,12 @@ def test_spans_started_in_a_thread_with_the_context_nest_under_its_span(transpor
 
 def test_errors_and_feedback_carry_the_active_span(transport: MockTransport) -> None:
     start(transport)
-    with sf.start_span("checkout", op="http.server") as root:
-        with sf.start_span("charge", op="http.client") as charge:
-            sf.capture_feedback("Paying takes forever")
-            try:
-                raise ValueError("declined")
-            except ValueError:
-                sf.capture_exception()
+    with sf.start_span("checkout", op="http.server") as root, sf.start_span("charge", op="http.client") as charge:
+        sf.capture_feedback("Paying takes forever")
+        try:
+            raise ValueError("declined")
+        except ValueError:
+            sf.capture_exception()
     sf.flush(5)
     for kind in ("feedback", "event"):
         (envelope,) = envelopes_with(transport, kind)
@@ -355,9 +352,8 @@ def test_without_tracing_no_transaction_and_no_report(transport: MockTransport) 
 
 def test_an_exception_leaving_a_span_sets_internal_error(transport: MockTransport) -> None:
     start(transport)
-    with pytest.raises(KeyError), sf.start_span("api"):
-        with sf.start_span("lookup"):
-            raise KeyError("x")
+    with pytest.raises(KeyError), sf.start_span("api"), sf.start_span("lookup"):
+        raise KeyError("x")
     (transaction,) = items(transport, "transaction")
     assert transaction["contexts"]["trace"]["status"] == "internal_error"
     assert transaction["spans"][0]["status"] == "internal_error"
@@ -365,9 +361,14 @@ def test_an_exception_leaving_a_span_sets_internal_error(transport: MockTranspor
 
 def test_a_status_set_before_the_exception_is_kept(transport: MockTransport) -> None:
     start(transport)
-    with pytest.raises(KeyError), sf.start_span("api") as span:
-        span.set_status("not_found")
-        raise KeyError("x")
+
+    def fail() -> None:
+        with sf.start_span("api") as span:
+            span.set_status("not_found")
+            raise KeyError("x")
+
+    with pytest.raises(KeyError):
+        fail()
     (transaction,) = items(transport, "transaction")
     assert transaction["contexts"]["trace"]["status"] == "not_found"
 
@@ -482,10 +483,12 @@ def test_only_if_parent_and_parent_span(transport: MockTransport) -> None:
 
 def test_force_transaction_sends_a_segment_of_its_own_in_the_same_trace(transport: MockTransport) -> None:
     start(transport)
-    with sf.start_span("api") as root:
-        with sf.start_span("background job", force_transaction=True) as job:
-            with sf.start_span("step"):
-                pass
+    with (
+        sf.start_span("api") as root,
+        sf.start_span("background job", force_transaction=True) as job,
+        sf.start_span("step"),
+    ):
+        pass
     transactions = {t["transaction"]: t for t in items(transport, "transaction")}
     assert set(transactions) == {"api", "background job"}
     assert transactions["api"]["spans"] == []
@@ -497,13 +500,11 @@ def test_force_transaction_sends_a_segment_of_its_own_in_the_same_trace(transpor
 
 def test_suppress_tracing_sends_no_span_but_errors(transport: MockTransport) -> None:
     start(transport)
-    with sf.suppress_tracing():
-        with sf.start_span("api") as span:
-            assert not span.is_recording()
-            sf.capture_message("still sent")
-    with sf.start_span("outer"):
-        with sf.suppress_tracing(), sf.start_span("hidden"):
-            pass
+    with sf.suppress_tracing(), sf.start_span("api") as span:
+        assert not span.is_recording()
+        sf.capture_message("still sent")
+    with sf.start_span("outer"), sf.suppress_tracing(), sf.start_span("hidden"):
+        pass
     (transaction,) = items(transport, "transaction")
     assert transaction["transaction"] == "outer" and transaction["spans"] == []
     assert len(items(transport, "event")) == 1
@@ -707,9 +708,8 @@ json_values = st.recursive(
 def test_any_span_makes_a_valid_transaction(name: str, op: str | None, attributes: dict[str, Any]) -> None:
     transport = MockTransport()
     start(transport)
-    with sf.start_span(name or "x", op=op, attributes=attributes):
-        with sf.start_span(name, op=op, attributes=attributes):
-            pass
+    with sf.start_span(name or "x", op=op, attributes=attributes), sf.start_span(name, op=op, attributes=attributes):
+        pass
     sf.flush(5)
     (transaction,) = [i for e in transport.envelopes for i in e.items if i.type == "transaction"]
     normalize_with_relay(json.loads(transaction.payload))

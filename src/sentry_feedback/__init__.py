@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # for type checkers, what ``_public`` imports at run time
     from ._ratelimit import *  # noqa: F403
     from ._scope import *  # noqa: F403
     from ._scrubber import *  # noqa: F403
+    from ._sessions import *  # noqa: F403
     from ._spans import *  # noqa: F403
     from ._tracing import *  # noqa: F403
     from ._transport import *  # noqa: F403

@@ -25,18 +25,23 @@ if TYPE_CHECKING:
     from ._dsn import Dsn
     from ._feedback import FeedbackFields
     from ._scope import Scope
+    from ._sessions import Session
     from ._types import Event, EventProcessor, Hint, Level
+    from .integrations import Integration
 
 __all__ = [
     "add_attachment",
     "add_breadcrumb",
     "add_event_processor",
+    "add_integration",
     "capture_event",
     "capture_exception",
     "capture_feedback",
     "capture_message",
+    "capture_session",
     "close",
     "continue_trace",
+    "end_session",
     "flush",
     "get_baggage",
     "get_trace_headers",
@@ -47,12 +52,14 @@ __all__ = [
     "new_trace",
     "send_feedback",
     "set_context",
+    "set_conversation_id",
     "set_extra",
     "set_extras",
     "set_level",
     "set_tag",
     "set_tags",
     "set_user",
+    "start_session",
 ]
 
 _atexit_registered = False
@@ -78,6 +85,7 @@ def init(dsn: str | Dsn | None = None, **options: Any) -> Client:
     if not _atexit_registered:
         atexit.register(_shutdown)
         _atexit_registered = True
+    client.start_application_session(get_isolation_scope())
     if client.is_active():
         logger.debug("sentry_feedback initialized: %r", client)
     else:
@@ -253,6 +261,50 @@ def add_attachment(
 def add_event_processor(processor: EventProcessor) -> None:
     """Run ``processor(event, hint)`` on every event of the isolation scope; returning ``None`` drops it."""
     get_isolation_scope().add_event_processor(processor)
+
+
+def set_conversation_id(conversation_id: str | None) -> None:
+    """Set the AI conversation id on the isolation scope; ``None`` unsets it.
+
+    Spans of AI operations started later in the scope (``op`` starting with ``gen_ai.``, or a
+    name starting with ``ai.``) get it as their ``gen_ai.conversation.id`` attribute, so that
+    Sentry can show the calls of one conversation together.
+    """
+    get_isolation_scope().set_conversation_id(conversation_id)
+
+
+def add_integration(integration: Integration) -> None:
+    """Enable ``integration`` on the active client after ``init``, set up as ``init`` would have.
+
+    Its ``setup_once`` runs if it never ran in this process, then its ``setup(client)``. An
+    integration with the same identifier that is already enabled is left as it is (logged
+    at debug level); anything that is not an :class:`~sentry_feedback.integrations.Integration`
+    is logged and ignored. Never raises.
+    """
+    get_client().add_integration(integration)
+
+
+def start_session() -> Session | None:
+    """Start a release-health session on the isolation scope (ending and sending the one it had).
+
+    Errors captured in the scope count for it; an unhandled one marks it ``crashed``. Needs the
+    ``release`` option: without it (or before ``init``) nothing is started and ``None`` is
+    returned. See :func:`end_session`, :func:`capture_session`.
+    """
+    return get_client().start_session(get_isolation_scope())
+
+
+def end_session() -> None:
+    """End the isolation scope's session (``exited``, or ``crashed`` after an unhandled error) and send it."""
+    get_client().end_session(get_isolation_scope())
+
+
+def capture_session(end: bool = False) -> None:
+    """Send the isolation scope's session as it is now; ``end=True`` ends it first (:func:`end_session`)."""
+    if end:
+        end_session()
+    else:
+        get_client().capture_session(get_isolation_scope())
 
 
 def _propagation() -> PropagationContext:

@@ -23,6 +23,7 @@ from ._ratelimit import RateLimiter
 from ._scope import Scope, merge_into_event
 from ._scrubber import EventScrubber, scrub_before_sending
 from ._serialize import safe_repr
+from ._sessions import RequestSession, Session, SessionFlusher
 from ._spans import active_trace_source
 from ._tracing import PropagationContext
 from ._transport import FunctionTransport, Transport, make_transport
@@ -108,7 +109,17 @@ class Client:
         )
         #: The enabled integrations by identifier (none for a disabled client).
         self.integrations: dict[str, Integration] = {}
+        #: Release health: collects session updates and request aggregates (none for a disabled client).
+        self.sessions: SessionFlusher | None = None
+        # The isolation scope of the application-mode session started by init (ended by close).
+        self._session_scope: Scope | None = None
         if self._dispatcher is not None:
+            self.sessions = SessionFlusher(
+                release=options.release,
+                environment=options.environment,
+                submit=self._dispatcher.submit,
+                schedule=self._dispatcher.call_later,
+            )
             self._dispatcher.start_drain()
             wanted = default_integrations() if options.default_integrations else []
             if options.default_integrations and options.auto_enabling_integrations:
@@ -146,6 +157,26 @@ class Client:
         """This client's instance of ``integration``, or ``None`` when it is not enabled."""
         found = self.integrations.get(integration.identifier)
         return found if isinstance(found, integration) else None
+
+    def add_integration(self, integration: Integration) -> None:
+        """Enable ``integration`` now (see :func:`~sentry_feedback.add_integration`). Never raises."""
+        if not isinstance(integration, Integration):
+            logger.warning("add_integration: %r is not an Integration; ignored", integration)
+            return
+        if self._dispatcher is None:
+            logger.debug("add_integration: the SDK is disabled; %s not set up", integration.identifier)
+            return
+        if integration.identifier in self.integrations:
+            logger.debug("add_integration: %s is enabled already; ignored", integration.identifier)
+            return
+        try:
+            enabled = setup_integrations(self, [integration])
+        except Exception:
+            logger.exception("add_integration: could not set up %s", integration.identifier)
+            return
+        if enabled:
+            self.integrations.update(enabled)
+            self._sdk["integrations"] = sorted(self.integrations)
 
     def set_default_context(self, name: str, value: Mapping[str, Any]) -> None:
         """Give every event of this client ``contexts.<name>``, unless the event or a scope sets its own."""
@@ -485,8 +516,73 @@ class Client:
             error = ticket.error if ticket is not None and ticket.error else None
             raise _Dropped(error or FeedbackDroppedError("queue full", reason=DiscardReason.QUEUE_OVERFLOW))
         if not is_feedback and not is_transaction:
-            _context.get_isolation_scope()._set_last_event_id(event_id)
+            isolation = _context.get_isolation_scope()
+            isolation._set_last_event_id(event_id)
+            if isolation._session is not None and _is_error(event):
+                self._session_error(isolation._session, _is_crash(event), event.get("user"))
         return event_id
+
+    # -- release health ----------------------------------------------------------------------------
+
+    def _session_error(self, session: Session | RequestSession, crashed: bool, user: object) -> None:
+        """Count an error in ``session``; a crash ends an application-mode session and sends it at once."""
+        session.record_error(crashed=crashed)
+        if isinstance(session, Session) and self.sessions is not None:
+            if isinstance(user, dict):
+                session.identify(user)
+            self.sessions.add_session(session, now=crashed)
+
+    def start_session(self, scope: Scope, *, user_agent: str | None = None) -> Session | None:
+        """Start a session on ``scope`` (an isolation scope), ending and sending the one it had.
+
+        Returns ``None`` (logged) when sessions cannot be counted: no ``release``, or the
+        client is disabled.
+        """
+        if self.sessions is None or not self.is_active():
+            logger.debug("start_session: the SDK is disabled; no session")
+            return None
+        if not self.options.release:
+            logger.warning("start_session: sessions need a release (the 'release' option); no session")
+            return None
+        self.end_session(scope)
+        user = scope._user
+        session = Session(
+            release=self.options.release,
+            environment=self.options.environment,
+            user=user,
+            user_agent=user_agent,
+        )
+        scope._session = session
+        self.sessions.add_session(session)
+        return session
+
+    def end_session(self, scope: Scope, status: str = "exited") -> None:
+        """End the session of ``scope`` (if it has one) and send its last update; ``scope`` keeps none."""
+        session = scope._session
+        if not isinstance(session, Session):
+            return
+        scope._session = None
+        session.close(status)
+        if self.sessions is not None:
+            self.sessions.add_session(session, now=True)
+
+    def capture_session(self, scope: Scope) -> None:
+        """Send the current state of ``scope``'s session now (with the next background step)."""
+        session = scope._session
+        if isinstance(session, Session) and self.sessions is not None:
+            self.sessions.add_session(session, now=True)
+
+    def start_application_session(self, scope: Scope) -> None:
+        """``auto_session_tracking`` in application mode: a session for the process, ended by :meth:`close`."""
+        options = self.options
+        wanted = options.auto_session_tracking and options.session_mode == "application" and options.release
+        if wanted and self.start_session(scope) is not None:
+            self._session_scope = scope
+
+    def add_request_session(self, session: RequestSession) -> None:
+        """Count a finished web request (request mode) in the aggregates."""
+        if self.sessions is not None and self.options.release:
+            self.sessions.add_request(session)
 
     def capture_segment(self, root: Span, segment: Segment) -> str | None:
         """Send the transaction of a root span that ended (its finished spans with it); its event id.
@@ -654,6 +750,8 @@ class Client:
         seconds = self.options.shutdown_timeout if timeout is None else check_timeout(timeout, "timeout")
         if self._dispatcher is None:
             return True
+        if self.sessions is not None:
+            self.sessions.flush()
         return self._dispatcher.flush(seconds)
 
     def _retire(self) -> None:
@@ -669,6 +767,10 @@ class Client:
         seconds = self.options.shutdown_timeout if timeout is None else check_timeout(timeout, "timeout")
         if self._dispatcher is None:
             return True
+        if self.sessions is not None and not self._dispatcher.closed:
+            if self._session_scope is not None:
+                self.end_session(self._session_scope)
+            self.sessions.flush()
         return self._dispatcher.close(seconds)
 
     def __enter__(self) -> Client:
@@ -681,6 +783,24 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<Client dsn={str(self.dsn) if self.dsn else None!r} active={self.is_active()}>"
+
+
+def _is_error(event: Event) -> bool:
+    """Whether ``event`` counts as an error of a session: it holds an exception, or its level is error or fatal."""
+    return bool(event.get("exception")) or event.get("level") in ("error", "fatal")
+
+
+def _is_crash(event: Event) -> bool:
+    """Whether ``event`` is an unhandled exception (a mechanism says ``handled: false``)."""
+    exception = event.get("exception")
+    values = exception.get("values") if isinstance(exception, dict) else None
+    if not isinstance(values, list):
+        return False
+    for value in values:
+        mechanism = value.get("mechanism") if isinstance(value, dict) else None
+        if isinstance(mechanism, dict) and mechanism.get("handled") is False:
+            return True
+    return False
 
 
 def _same_trace(event: Event, trace_id: str) -> bool:

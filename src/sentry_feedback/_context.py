@@ -52,6 +52,7 @@ def _reset_roots_in_child() -> None:
     global _root_isolation
     _root_isolation = _root_isolation.fork()
     _root_isolation.set_propagation_context(PropagationContext())
+    _root_isolation._session = None  # the parent's session is the parent's
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork

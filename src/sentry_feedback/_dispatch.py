@@ -98,6 +98,7 @@ class _Task:
         "attempt",
         "cached",
         "cached_complete",
+        "call",
         "envelope",
         "journal_data",
         "journal_key",
@@ -115,6 +116,7 @@ class _Task:
         cached_complete: bool = True,
         journal_key: str | None = None,
         journal_data: bytes | None = None,
+        call: Callable[[], None] | None = None,
     ) -> None:
         # None: a control task (see kind)
         self.envelope = envelope
@@ -130,6 +132,8 @@ class _Task:
         # with these bytes; the worker writes the cache file.
         self.journal_key = journal_key
         self.journal_data = journal_data
+        # kind "call": run this on the background thread.
+        self.call = call
 
 
 class _Early:
@@ -307,6 +311,10 @@ class Dispatcher:
         flushed = self._worker.flush(timeout)
         return self._wait_for_cache(deadline) and flushed
 
+    def call_later(self, fn: Callable[[], None], delay: float) -> None:
+        """Run ``fn`` on the background thread in ``delay`` seconds (it does not hold up :meth:`flush`)."""
+        self._worker.submit_later(_Task(None, kind="call", call=fn), delay, background=True)
+
     def start_drain(self) -> None:
         """Send what earlier runs left in the offline cache, in the background."""
         if self._cache is not None:
@@ -464,6 +472,10 @@ class Dispatcher:
     # -- worker side -----------------------------------------------------------------------------
 
     def _handle(self, task: _Task) -> None:
+        if task.kind == "call":
+            if task.call is not None:
+                task.call()
+            return
         if task.kind == "reports":
             self._send_reports_alone(force=True)
             return

@@ -20,6 +20,7 @@ from . import (
     _ratelimit,
     _scope,
     _scrubber,
+    _sessions,
     _spans,
     _tracing,
     _transport,
@@ -38,6 +39,7 @@ from ._options import *  # noqa: F403
 from ._ratelimit import *  # noqa: F403
 from ._scope import *  # noqa: F403
 from ._scrubber import *  # noqa: F403
+from ._sessions import *  # noqa: F403
 from ._spans import *  # noqa: F403
 from ._tracing import *  # noqa: F403
 from ._transport import *  # noqa: F403
@@ -67,6 +69,7 @@ __all__ += _options.__all__
 __all__ += _ratelimit.__all__
 __all__ += _scope.__all__
 __all__ += _scrubber.__all__
+__all__ += _sessions.__all__
 __all__ += _spans.__all__
 __all__ += _tracing.__all__
 __all__ += _transport.__all__

@@ -15,6 +15,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ._sessions import RequestSession, Session
     from ._spans import Span
     from ._tracing import PropagationContext
     from ._types import Event, EventProcessor, Hint, Level
@@ -47,12 +48,14 @@ class Scope:
         "_attachments",
         "_breadcrumbs",
         "_contexts",
+        "_conversation_id",
         "_event_processors",
         "_extras",
         "_fingerprint",
         "_last_event_id",
         "_level",
         "_propagation_context",
+        "_session",
         "_tags",
         "_user",
     )
@@ -69,6 +72,8 @@ class Scope:
         self._event_processors: list[EventProcessor] = []
         self._propagation_context: PropagationContext | None = None
         self._last_event_id: str | None = None
+        self._session: Session | RequestSession | None = None
+        self._conversation_id: str | None = None
 
     def fork(self) -> Scope:
         """A copy whose changes never reach this scope (and the other way round)."""
@@ -84,6 +89,8 @@ class Scope:
         new._event_processors = self._event_processors.copy()
         new._propagation_context = self._propagation_context
         new._last_event_id = self._last_event_id
+        new._session = self._session  # the same session: errors of a fork count for it
+        new._conversation_id = self._conversation_id
         return new
 
     # -- tags, extras, contexts, user, level, fingerprint -------------------------------------
@@ -226,6 +233,20 @@ class Scope:
             return
         self._event_processors.append(processor)
 
+    def set_conversation_id(self, conversation_id: str | None) -> None:
+        """Set the AI conversation id added to AI spans as ``gen_ai.conversation.id``; ``None`` unsets it."""
+        if conversation_id is not None and not isinstance(conversation_id, str):
+            logger.warning(
+                "set_conversation_id: the id must be a string or None, not %s; ignored", type(conversation_id).__name__
+            )
+            return
+        self._conversation_id = conversation_id or None
+
+    @property
+    def conversation_id(self) -> str | None:
+        """The AI conversation id set on this scope, if any."""
+        return self._conversation_id
+
     def set_propagation_context(self, context: PropagationContext | None) -> None:
         """Put this scope in the given trace (``None`` falls back to the enclosing scope's)."""
         self._propagation_context = context
@@ -282,6 +303,14 @@ class Scope:
     def propagation_context(self) -> PropagationContext | None:
         """The trace this scope is in, if it has its own."""
         return self._propagation_context
+
+    @property
+    def session(self) -> Session | None:
+        """The release-health session of this scope (see :func:`~sentry_feedback.start_session`), if any."""
+        from ._sessions import Session
+
+        session = self._session
+        return session if isinstance(session, Session) else None
 
     @property
     def last_event_id(self) -> str | None:

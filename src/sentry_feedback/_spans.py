@@ -20,6 +20,7 @@ import time
 from contextvars import ContextVar
 
 from . import _random
+from ._context import get_client, get_current_scope, get_isolation_scope
 from ._log import logger
 from ._serialize import safe_repr
 
@@ -75,6 +76,8 @@ SPAN_STATUSES = frozenset(
 #: Where a span comes from (``origin``): spans started through this API are ``manual``.
 MANUAL = "manual"
 MAX_NAME = 2048
+#: The attribute an AI span gets from :func:`~sentry_feedback.set_conversation_id`.
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
 
 _active_span: ContextVar[Span | None] = ContextVar("sentry_feedback.active_span", default=None)
 _suppressed: ContextVar[bool] = ContextVar("sentry_feedback.suppress_tracing", default=False)
@@ -466,7 +469,20 @@ def _start(
     span = _new_span(name, op, parent, start, only_if_parent, force_transaction)
     if attributes is not None:
         span.set_attributes(attributes)  # type: ignore[arg-type]
+    if (
+        (op is not None and op.startswith("gen_ai."))
+        or name.startswith("ai.")
+        or (span._attributes and "ai.operationId" in span._attributes)
+    ):
+        _add_conversation_id(span)
     return span
+
+
+def _add_conversation_id(span: Span) -> None:
+    """Give an AI span the conversation id of the current or isolation scope (``set_conversation_id``)."""
+    conversation = get_current_scope()._conversation_id or get_isolation_scope()._conversation_id
+    if conversation:
+        span.set_attribute(GEN_AI_CONVERSATION_ID, conversation)
 
 
 def _new_span(
@@ -480,8 +496,6 @@ def _new_span(
         if segment is not None and not segment.ended:
             segment.created += 1
         return Span(name, op, parent.trace_id, parent.span_id, parent.sampled, segment, parent._root, start_time)
-    from ._context import get_client, get_current_scope, get_isolation_scope
-
     current, isolation = get_current_scope(), get_isolation_scope()
     propagation = current.propagation_context or isolation.propagation_context
     if only_if_parent and parent is None:

@@ -27,6 +27,8 @@ from ._framework import DEFAULT_MAX_BODY_SIZE, check_options
 from ._framework import FrameworkIntegration as FrameworkIntegration
 from ._log import logger
 from ._request_data import MAX_TRANSACTION, TRANSACTION_SOURCES, transaction_from_path
+from ._sessions import RequestSession
+from ._spans import _active_span, start_inactive_span
 from ._tracing import PropagationContext, propagation_context_from_headers
 from .integrations.dedupe import _MARK
 from .integrations.logging import mark_reported
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
     from ._request_data import BodyRecorder, RequestData, TransactionSource
     from ._scope import Scope
+    from ._spans import Span
     from ._types import Event, Hint
 else:
     from ._shims import Generic, TypeVar
@@ -109,7 +112,19 @@ class RequestScope:
     this context left for its error handler (:func:`restore_outer_scopes`).
     """
 
-    __slots__ = ("_name", "_route", "body", "current", "data", "isolation", "mechanism_type")
+    __slots__ = (
+        "_ended",
+        "_name",
+        "_route",
+        "_span",
+        "_status",
+        "body",
+        "current",
+        "data",
+        "isolation",
+        "mechanism_type",
+        "session",
+    )
 
     def __init__(
         self,
@@ -133,16 +148,62 @@ class RequestScope:
         isolation.clear_breadcrumbs()
         isolation._last_event_id = None
         isolation.add_event_processor(self._process)
+        self._span: Span | None = None
+        self._status: int | None = None
+        self._ended = False
+        # Request mode release health: this request is a session of its own, counted at its end.
+        self.session: RequestSession | None = None
+        if data is not None and _counts_requests():
+            self.session = isolation._session = RequestSession()
 
     @contextlib.contextmanager
     def active(self) -> Iterator[RequestScope]:
-        """Make the request's scopes active for the ``with`` block (again, for a streamed response)."""
+        """Make the request's scopes active for the ``with`` block (again, for a streamed response).
+
+        The first time, the request's span starts (its transaction, when tracing is on); it is
+        the active span inside the block.
+        """
         with use_isolation_scope(self.isolation), use_scope(self.current):
             token = _active.set(self)
+            span = self._span
+            if span is None and self.data is not None and not self._ended:
+                span = self._span = self._start_span()
+            span_token = _active_span.set(span) if span is not None else None
             try:
                 yield self
             finally:
+                if span_token is not None:
+                    with contextlib.suppress(ValueError):
+                        _active_span.reset(span_token)
                 _active.reset(token)
+
+    def _start_span(self) -> Span | None:
+        """The request's root span (a transaction named like its events), or ``None`` if it cannot start."""
+        try:
+            name, source = self.transaction() or ("<unknown>", "url")
+            span = start_inactive_span(name, op="http.server", parent_span=None)
+            data = self.data
+            if data is not None:
+                if data.method:
+                    span.set_attribute("http.request.method", data.method)
+                span.set_attribute("url.path", data.path)
+            segment = span._segment
+            if segment is not None:
+                segment.source = source
+            span.origin = f"auto.http.{self.mechanism_type}"
+            return span
+        except Exception:
+            logger.exception("could not start the span of a request")
+            return None
+
+    def set_response_status(self, status: int | str) -> None:
+        """The HTTP status the application answered with (``200`` or WSGI's ``"200 OK"``). Never raises."""
+        try:
+            code = int(status.split(None, 1)[0]) if isinstance(status, str) else int(status)
+        except (ValueError, IndexError, TypeError):
+            return
+        if 100 <= code <= 999:
+            self._status = code
 
     @contextlib.contextmanager
     def handling(self, capture_errors: Callable[[], bool] | None = None) -> Iterator[RequestScope]:
@@ -159,6 +220,9 @@ class RequestScope:
                 except BaseException as exc:
                     if capture_errors is None or capture_errors():
                         self.capture(exc)
+                    span = self._span
+                    if span is not None and span.status is None and isinstance(exc, Exception):
+                        span.status = "internal_error"
                     raise
         except BaseException:
             self.finish()
@@ -209,7 +273,8 @@ class RequestScope:
         return None
 
     def finish(self) -> None:
-        """The request is over: settle the transaction name and drop the framework's objects. Never raises."""
+        """The request is over: settle the transaction name, drop the framework's objects, end its span
+        (sending its transaction) and count its session. Never raises; a second call does nothing more."""
         if self._route is not None:
             try:
                 found = self.transaction()
@@ -219,6 +284,36 @@ class RequestScope:
                 logger.exception("could not settle the transaction name")
             finally:
                 self._route = None
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            self._end_span()
+        except Exception:
+            logger.exception("could not end the span of a request")
+        session = self.session
+        if session is not None:
+            if self.isolation._session is session:
+                self.isolation._session = None
+            try:
+                get_client().add_request_session(session)
+            except Exception:
+                logger.exception("could not count the session of a request")
+
+    def _end_span(self) -> None:
+        span = self._span
+        if span is None:
+            return
+        found = self.transaction()
+        segment = span._segment
+        if found is not None and segment is not None and (self._name is not None or segment.source != "custom"):
+            span.name, segment.source = found
+        if self._status is not None:
+            previous = span.status
+            span.set_http_status(self._status)
+            if previous == "internal_error":
+                span.status = previous
+        span.end()
 
     # -- the event processor -------------------------------------------------------------------------
 
@@ -251,6 +346,18 @@ class RequestScope:
             if found is not None:
                 event["transaction"], source = found
                 event["transaction_info"] = {"source": source}
+
+
+def _counts_requests() -> bool:
+    """Whether requests are counted as sessions: ``auto_session_tracking`` in request mode, with a release."""
+    client = get_client()
+    options = client.options
+    return (
+        options.auto_session_tracking
+        and options.session_mode == "request"
+        and options.release is not None
+        and client.is_active()
+    )
 
 
 def capture_unhandled(error: BaseException, mechanism_type: str) -> str | None:

@@ -65,8 +65,14 @@ class SentryAsgiMiddleware(WebMiddleware[ASGIApplication]):
             await self.app(scope, receive, send)
             return
         request, app_receive, took_part = opened
+
+        async def send_and_note_status(message: Message) -> None:
+            if isinstance(message, MutableMapping) and message.get("type") == "http.response.start":
+                request.set_response_status(message.get("status"))  # type: ignore[arg-type]
+            await send(message)
+
         with request.handling(took_part):
-            await self.app(scope, app_receive, send)
+            await self.app(scope, app_receive, send_and_note_status if kind == "http" else send)
         request.finish()
 
     def _open(

@@ -20,7 +20,7 @@ from ._tracing import PropagationContext
 from ._transport import Transport, TransportResponse
 from ._types import Event
 
-__all__ = ["MockTransport", "normalize_with_relay", "reset"]
+__all__ = ["MockTransport", "check_session_item", "normalize_with_relay", "reset"]
 
 
 class MockTransport(Transport):
@@ -98,6 +98,94 @@ def normalize_with_relay(event: Event) -> Event:
     if problems:
         raise AssertionError(f"Sentry would flag this event: {problems}")
     return normalized
+
+
+_SESSION_STATUSES = frozenset({"ok", "exited", "crashed", "abnormal", "errored"})
+_AGGREGATE_COUNTS = ("exited", "errored", "abnormal", "crashed")
+
+
+def check_session_item(item_type: str, payload: Any) -> None:
+    """Check a ``session`` or ``sessions`` item payload against the rules Sentry's ingestion applies.
+
+    The ``sentry-relay`` package normalizes events only, so the session protocol's rules are
+    written out here: ``sid`` a UUID, RFC 3339 times (``timestamp`` not before ``started``),
+    a known ``status``, counts that are integers >= 0, and ``attrs.release`` a release that
+    ``sentry_relay.parse_release`` accepts. Raises ``AssertionError`` naming each problem.
+    """
+    import importlib
+    import uuid
+
+    relay = importlib.import_module("sentry_relay")
+    problems: list[str] = []
+
+    def check_time(name: str, value: object) -> float | None:
+        from datetime import datetime
+
+        if not isinstance(value, str):
+            problems.append(f"{name} must be an RFC 3339 string, not {value!r}")
+            return None
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            problems.append(f"{name} is not RFC 3339: {value!r}")
+            return None
+        if parsed.tzinfo is None:
+            problems.append(f"{name} has no time zone: {value!r}")
+            return None
+        return parsed.timestamp()
+
+    def check_count(name: str, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            problems.append(f"{name} must be an integer >= 0, not {value!r}")
+
+    if not isinstance(payload, dict):
+        raise AssertionError(f"a {item_type} payload must be an object, not {type(payload).__name__}")
+    attrs = payload.get("attrs")
+    release = attrs.get("release") if isinstance(attrs, dict) else None
+    if not isinstance(release, str) or not release:
+        problems.append("attrs.release is required")
+    else:
+        try:
+            relay.parse_release(release)
+        except Exception as exc:
+            problems.append(f"attrs.release {release!r} is refused: {exc}")
+    if item_type == "session":
+        try:
+            uuid.UUID(str(payload.get("sid")))
+        except ValueError:
+            problems.append(f"sid must be a UUID, not {payload.get('sid')!r}")
+        started = check_time("started", payload.get("started"))
+        if "timestamp" in payload:
+            stamp = check_time("timestamp", payload["timestamp"])
+            if started is not None and stamp is not None and stamp < started:
+                problems.append("timestamp is before started")
+        if payload.get("status") not in _SESSION_STATUSES:
+            problems.append(f"status must be one of {sorted(_SESSION_STATUSES)}, not {payload.get('status')!r}")
+        check_count("errors", payload.get("errors", 0))
+        duration = payload.get("duration", 0.0)
+        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not duration >= 0:
+            problems.append(f"duration must be a number >= 0, not {duration!r}")
+        if not isinstance(payload.get("init", False), bool):
+            problems.append("init must be a boolean")
+        if "did" in payload and not isinstance(payload["did"], str):
+            problems.append("did must be a string")
+    elif item_type == "sessions":
+        aggregates = payload.get("aggregates")
+        if not isinstance(aggregates, list) or not aggregates:
+            problems.append("aggregates must be a non-empty list")
+        else:
+            for index, aggregate in enumerate(aggregates):
+                if not isinstance(aggregate, dict):
+                    problems.append(f"aggregates[{index}] must be an object")
+                    continue
+                check_time(f"aggregates[{index}].started", aggregate.get("started"))
+                for name in _AGGREGATE_COUNTS:
+                    if name in aggregate:
+                        check_count(f"aggregates[{index}].{name}", aggregate[name])
+    else:
+        problems.append(f"not a session item type: {item_type!r}")
+    if problems:
+        raise AssertionError(f"Sentry would refuse this {item_type} item: {problems}")
 
 
 def _meta_errors(meta: Any, path: str) -> dict[str, Any]:

@@ -68,8 +68,15 @@ class SentryWsgiMiddleware(WebMiddleware[WSGIApplication]):
         request = self._open(environ)
         if request is None:
             return self.app(environ, start_response)
+
+        def start_and_note_status(status: str, headers: Any, exc_info: Any = None) -> Any:
+            request.set_response_status(status)
+            if exc_info is None:
+                return start_response(status, headers)
+            return start_response(status, headers, exc_info)
+
         with request.handling():
-            response = self.app(environ, start_response)
+            response = self.app(environ, start_and_note_status)
         file_wrapper = environ.get("wsgi.file_wrapper")
         if isinstance(response, (list, tuple)) or (
             isinstance(file_wrapper, type) and isinstance(response, file_wrapper)

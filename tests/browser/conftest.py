@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import struct
 import sys
@@ -268,6 +269,18 @@ def send_with_error_and_attachments(
     return send(message, associated_event_id=error_id, attachments=attachments, **fields)
 
 
+def post_envelope(receiver: LocalReceiver, *items: tuple[str, Any], event_id: str | None = None) -> None:
+    """Post an envelope of ``(type, payload)`` items, written here rather than by the SDK: transactions with the
+    spans a test chooses, a feedback in a given span. The server must accept it."""
+    body = json.dumps({"event_id": event_id} if event_id else {}).encode() + b"\n"
+    for item_type, payload in items:
+        data = json.dumps(payload).encode()
+        body += json.dumps({"type": item_type, "length": len(data)}).encode() + b"\n" + data + b"\n"
+    auth = {"X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={receiver.public_key}"}
+    response = urllib3.request("POST", receiver.envelope_url, body=body, headers=auth, timeout=10)
+    assert response.status == 200, response.data
+
+
 # -- the page -------------------------------------------------------------------------------------------------------
 
 
@@ -335,6 +348,40 @@ def open_detail(driver: WebDriver, message: str) -> WebElement:
         f"the detail of {message!r} did not load",
     )
     return detail
+
+
+def wait_for_trace(driver: WebDriver) -> bool:
+    """Wait until the detail's trace request is answered; whether the trace panel is shown."""
+    wait_for(
+        driver,
+        lambda d: d.execute_script("return !document.getElementById('detail-trace').hasAttribute('aria-busy')"),
+        "the trace did not load",
+    )
+    return bool(driver.find_element(By.ID, "detail-trace-section").is_displayed())
+
+
+def trace_rows(driver: WebDriver) -> list[dict[str, Any]]:
+    """The trace panel's rows, top to bottom: kind, span id, op, name, status, duration, depth, whether
+    highlighted, and where its bar and the feedback's mark stand (percent of the timeline)."""
+    found: list[dict[str, Any]] = driver.execute_script(
+        """
+        return Array.from(document.querySelectorAll('#detail-trace .trace-row'), row => {
+          const part = selector => { const e = row.querySelector(selector); return e ? e.textContent : null; };
+          const mark = row.querySelector('.trace-mark');
+          const bar = row.querySelector('.trace-bar');
+          return {
+            kind: ['transaction', 'span', 'feedback'].find(k => row.classList.contains('trace-' + k)),
+            span_id: row.getAttribute('data-span-id'), op: part('.trace-op'), name: part('.trace-name'),
+            status: part('.trace-status'), duration: part('.trace-duration'), here: part('.trace-here'),
+            depth: Number(row.querySelector('.trace-label').style.getPropertyValue('--depth')),
+            current: row.classList.contains('current') && row.getAttribute('aria-current') === 'true',
+            bar: bar ? [parseFloat(bar.style.left), parseFloat(bar.style.width)] : null,
+            mark: mark ? parseFloat(mark.style.left) : null,
+          };
+        });
+        """
+    )
+    return found
 
 
 def search_for(driver: WebDriver, text: str) -> None:

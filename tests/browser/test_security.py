@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.parse
 from typing import Any
 
@@ -17,13 +18,16 @@ from .conftest import (
     READ_TOKEN,
     capture_checkout_error,
     open_detail,
+    post_envelope,
     sdk,
     send,
     sign_in,
     tiny_png,
+    trace_rows,
     wait_for,
     wait_for_list,
     wait_for_messages,
+    wait_for_trace,
 )
 
 IMG = "<img src=x onerror=alert(1)>"
@@ -36,6 +40,10 @@ HTTP_URL = 'https://example.com/"><img src=x onerror=alert(6)>'
 TAG = "<img src=x onerror=alert(7)>"
 FILE_NAME = "<img src=x onerror=alert(8)>.png"
 ERROR_VALUE = "<img src=x onerror=alert(9)>"
+SPAN_DESCRIPTION = "<img src=x onerror=alert(10)>"
+TRANSACTION_NAME = "<script>alert(11)</script> /checkout"
+SPAN_OP = '"><svg onload=alert(12)>'
+SPAN_STATUS = "<b onmouseover=alert(13)>bad</b>"
 
 FETCH = """
 const [method, path, done] = arguments;
@@ -53,8 +61,8 @@ def no_alert(page: WebDriver) -> None:
 def injected(page: WebDriver) -> list[str]:
     """Elements only a payload could have made."""
     found: list[str] = page.execute_script(
-        "return Array.from(document.querySelectorAll(\"img[src='x'], svg[onload], [onerror], [onload],"
-        " a[href^='javascript'], #detail script, #list script\"), e => e.outerHTML)"
+        "return Array.from(document.querySelectorAll(\"img[src='x'], svg[onload], [onerror], [onload], [onmouseover],"
+        " a[href^='javascript'], #detail script, #list script, #detail-trace b\"), e => e.outerHTML)"
     )
     return found
 
@@ -105,6 +113,52 @@ def test_payloads_in_feedback_are_shown_as_text_and_never_run(page: WebDriver, r
     assert (link.get_attribute("href") or "").startswith("https://example.com/")
     no_alert(page)
     assert injected(page) == []
+
+
+def test_payloads_in_a_trace_are_shown_as_text_and_never_run(page: WebDriver, receiver: LocalReceiver) -> None:
+    trace_id, root, evil = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "e" * 16
+    now = time.time()
+    spans = [
+        {"span_id": evil, "parent_span_id": root, "op": SPAN_OP, "description": SPAN_DESCRIPTION,
+         "status": SPAN_STATUS, "start_timestamp": now - 0.5, "timestamp": now - 0.25},
+    ]  # fmt: skip
+    event = {
+        "type": "transaction",
+        "transaction": TRANSACTION_NAME,
+        "start_timestamp": now - 1,
+        "timestamp": now,
+        "contexts": {"trace": {"trace_id": trace_id, "span_id": root, "op": IMG}},
+        "spans": spans,
+    }
+    post_envelope(receiver, ("transaction", event))
+    feedback = {
+        "timestamp": now - 0.3,
+        "contexts": {
+            "feedback": {"message": "A trace with payloads"},
+            "trace": {"trace_id": trace_id, "span_id": evil},
+        },
+    }
+    post_envelope(receiver, ("feedback", feedback), event_id="f" * 32)
+    sign_in(page, receiver)
+    wait_for_messages(page, ["A trace with payloads"])
+
+    open_detail(page, "A trace with payloads")
+    assert wait_for_trace(page)
+
+    no_alert(page)
+    assert injected(page) == []
+    root_row, span_row, feedback_row = trace_rows(page)
+    assert (root_row["op"], root_row["name"]) == (IMG, TRANSACTION_NAME)
+    assert (span_row["op"], span_row["name"], span_row["status"]) == (SPAN_OP, SPAN_DESCRIPTION, SPAN_STATUS)
+    assert span_row["current"] and span_row["span_id"] == evil and feedback_row["kind"] == "feedback"
+    assert page.execute_script("return document.scripts.length") == 1
+
+    # The page reads the trace with its session, as the rest: without one, the route refuses.
+    path = f"/api/0/projects/{receiver.org}/{receiver.project_slug}/user-feedback/{'f' * 32}/trace/"
+    assert fetch(page, "GET", path) == 200
+    page.delete_all_cookies()
+    assert fetch(page, "GET", path) == 401
+    assert fetch(page, "GET", f"/api/0/organizations/{receiver.org}/traces/{trace_id}/") == 401
 
 
 def test_signed_out_the_page_asks_for_a_token_and_the_api_refuses(page: WebDriver, receiver: LocalReceiver) -> None:

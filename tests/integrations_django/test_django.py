@@ -424,3 +424,34 @@ def test_importing_the_sdk_does_not_import_django() -> None:
 def test_bad_options(options: dict[str, Any], error: type[Exception]) -> None:
     with pytest.raises(error):
         DjangoIntegration(**options)
+
+
+# -- transactions and sessions -------------------------------------------------------------------------
+
+
+def test_requests_are_transactions_and_sessions(sentry_init: Init) -> None:
+    from sentry_feedback.testing import MockTransport
+
+    transport = MockTransport()
+    sentry_init(
+        integrations=[DjangoIntegration()], transport=transport, traces_sample_rate=1.0, release="django-test@1"
+    )
+    assert browser().get("/users/5/feedback").status_code == 200
+    assert browser().get("/orders/7/pay").status_code == 500
+    sentry_feedback.flush(5)
+    items = [item for envelope in transport.envelopes for item in envelope.items]
+    transactions = [item.get_json() for item in items if item.type == "transaction"]
+    assert [t["transaction"] for t in transactions] == ["/users/<int:user_id>/feedback", "/orders/<int:order_id>/pay"]
+    assert [t["transaction_info"]["source"] for t in transactions] == ["route", "route"]
+    assert [t["contexts"]["trace"]["status"] for t in transactions] == ["ok", "internal_error"]
+    assert transactions[0]["contexts"]["trace"]["op"] == "http.server"
+    # The feedback of the first request was sent from inside its transaction.
+    (feedback,) = [item.get_json() for item in items if item.type == "feedback"]
+    assert feedback["contexts"]["trace"]["span_id"] == transactions[0]["contexts"]["trace"]["span_id"]
+    (sessions,) = [item.get_json() for item in items if item.type == "sessions"]
+    counts: dict[str, int] = {}
+    for aggregate in sessions["aggregates"]:
+        for key, value in aggregate.items():
+            if key != "started":
+                counts[key] = counts.get(key, 0) + value
+    assert counts == {"exited": 1, "crashed": 1}

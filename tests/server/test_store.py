@@ -220,10 +220,10 @@ def test_client_report_totals(store: FeedbackStore) -> None:
 
 
 def test_unknown_items_are_kept_in_envelopes_only(store: FeedbackStore) -> None:
-    env = envelope(EnvelopeItem({"type": "session"}, b'{"sid":"x"}'), EnvelopeItem({"type": "future"}, b"\xff"))
+    env = envelope(EnvelopeItem({"type": "profile"}, b'{"version":"1"}'), EnvelopeItem({"type": "future"}, b"\xff"))
     store.store_envelope("1", env, 99)
     assert store.count_envelopes() == 1
-    assert store.list_envelopes()[0].item_types == ("session", "future")
+    assert store.list_envelopes()[0].item_types == ("profile", "future")
     assert store.list_events() == []
     assert store.list_feedback() == []
 

@@ -2,7 +2,7 @@
 
 :class:`LocalReceiver` serves ``POST /api/<project_id>/envelope/`` on a local port,
 checks auth and envelopes the way Sentry does, and stores feedback, events,
-attachments and client reports in a SQLite :class:`FeedbackStore`::
+transactions, sessions, attachments and client reports in a SQLite :class:`FeedbackStore`::
 
     from sentry_feedback.server import LocalReceiver
 
@@ -21,7 +21,17 @@ from __future__ import annotations
 from ._app import Arrival, FeedbackApp, create_app
 from ._config import ApiToken, Project, ServerConfig
 from ._receiver import DEFAULT_MAX_BODY_SIZE, LocalReceiver, ReceivedRequest, serve
-from ._records import StoredAttachment, StoredEnvelope, StoredEvent, StoredFeedback
+from ._records import (
+    SessionTotals,
+    StoredAttachment,
+    StoredEnvelope,
+    StoredEvent,
+    StoredFeedback,
+    StoredSession,
+    StoredSessionAggregate,
+    StoredSpan,
+    StoredTransaction,
+)
 from ._store import FeedbackStore
 
 __all__ = [
@@ -34,10 +44,15 @@ __all__ = [
     "Project",
     "ReceivedRequest",
     "ServerConfig",
+    "SessionTotals",
     "StoredAttachment",
     "StoredEnvelope",
     "StoredEvent",
     "StoredFeedback",
+    "StoredSession",
+    "StoredSessionAggregate",
+    "StoredSpan",
+    "StoredTransaction",
     "create_app",
     "serve",
 ]

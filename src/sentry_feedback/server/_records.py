@@ -7,7 +7,22 @@ import sqlite3
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
-__all__ = ["StoredAttachment", "StoredEnvelope", "StoredEvent", "StoredFeedback", "from_row"]
+from ..exceptions import EnvelopeParseError
+from ._rows import transaction_spans
+
+__all__ = [
+    "SessionTotals",
+    "StoredAttachment",
+    "StoredEnvelope",
+    "StoredEvent",
+    "StoredFeedback",
+    "StoredSession",
+    "StoredSessionAggregate",
+    "StoredSpan",
+    "StoredTransaction",
+    "from_row",
+    "transaction_from_row",
+]
 
 
 @dataclass(frozen=True)
@@ -92,8 +107,127 @@ class StoredAttachment:
     received_at: float
 
 
+@dataclass(frozen=True)
+class StoredSpan:
+    """One span of a stored transaction; times are Unix seconds, ``duration`` is in seconds."""
+
+    span_id: str
+    parent_span_id: str | None
+    trace_id: str
+    op: str | None
+    description: str | None
+    status: str | None
+    start_timestamp: float
+    timestamp: float
+    data: dict[str, Any]
+
+    @property
+    def duration(self) -> float:
+        """How long the span took, in seconds."""
+        return self.timestamp - self.start_timestamp
+
+
+@dataclass(frozen=True)
+class StoredTransaction:
+    """One stored ``transaction`` item: a trace's root span (or a service's part of a trace) and its spans.
+
+    ``trace_id``, ``span_id``, ``parent_span_id``, ``op`` and ``status`` come from ``contexts.trace``,
+    ``name`` is the event's ``transaction``; ``start_timestamp`` and ``timestamp`` (the end) are Unix
+    seconds whichever way the SDK wrote them. ``spans`` are in the order the SDK sent them; ``data`` is
+    the full event JSON.
+    """
+
+    id: int
+    event_id: str
+    project_id: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str | None
+    op: str | None
+    status: str | None
+    start_timestamp: float
+    timestamp: float
+    release: str | None
+    environment: str | None
+    received_at: float
+    spans: tuple[StoredSpan, ...] = field(repr=False)
+    data: dict[str, Any] = field(repr=False)
+
+    @property
+    def duration(self) -> float:
+        """How long the transaction took, in seconds."""
+        return self.timestamp - self.start_timestamp
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """The latest state of one session (``session`` items): an update replaces an older one of the same ``sid``.
+
+    ``status`` is ``ok`` (still running), ``exited``, ``errored``, ``crashed`` or ``abnormal``; ``started``
+    and ``timestamp`` (the update's time) are Unix seconds; ``data`` is the latest update's JSON.
+    """
+
+    id: int
+    project_id: str
+    sid: str
+    did: str | None
+    init: bool
+    started: float
+    timestamp: float
+    status: str
+    errors: int
+    duration: float | None
+    release: str
+    environment: str | None
+    received_at: float
+    data: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class StoredSessionAggregate:
+    """One bucket of session counts (``sessions`` items): counts of the same bucket are summed.
+
+    A bucket is the ``started`` minute (Unix seconds), the release, the environment and the ``did``
+    (None when the SDK sent none); ``received_at`` is when it last changed.
+    """
+
+    id: int
+    project_id: str
+    started: float
+    release: str
+    environment: str | None
+    did: str | None
+    exited: int
+    errored: int
+    abnormal: int
+    crashed: int
+    received_at: float
+
+
+@dataclass(frozen=True)
+class SessionTotals:
+    """How many sessions of a release ended each way, from session updates and aggregates together.
+
+    ``ok`` counts sessions still running without errors; a session that ran or exited with ``errors``
+    counts as ``errored``, as in Sentry's release health.
+    """
+
+    release: str
+    ok: int = 0
+    exited: int = 0
+    errored: int = 0
+    crashed: int = 0
+    abnormal: int = 0
+
+    @property
+    def total(self) -> int:
+        """All sessions counted."""
+        return self.ok + self.exited + self.errored + self.crashed + self.abnormal
+
+
 _JSON_COLUMNS = frozenset({"data", "tags", "user", "sdk"})
-_Row = TypeVar("_Row", StoredEvent, StoredFeedback, StoredAttachment)
+_Row = TypeVar("_Row", StoredEvent, StoredFeedback, StoredAttachment, StoredSession, StoredSessionAggregate)
 
 
 def from_row(cls: type[_Row], row: sqlite3.Row) -> _Row:
@@ -109,4 +243,20 @@ def from_row(cls: type[_Row], row: sqlite3.Row) -> _Row:
         elif isinstance(value, memoryview):
             value = bytes(value)
         values[f.name] = value
+    if cls is StoredSession:
+        values["init"] = bool(values["init"])
+    if cls is StoredSessionAggregate:  # stored as "" in the bucket's key
+        values["environment"] = values["environment"] or None
+        values["did"] = values["did"] or None
     return cls(**values)
+
+
+def transaction_from_row(row: sqlite3.Row) -> StoredTransaction:
+    """A :class:`StoredTransaction` from its row, with its spans read from the event JSON."""
+    data = json.loads(row["data"])
+    try:
+        spans = tuple(StoredSpan(**span) for span in transaction_spans(data, row["trace_id"]))
+    except EnvelopeParseError:  # checked when stored: only a row written by other means
+        spans = ()
+    values = {f.name: row[f.name] for f in fields(StoredTransaction) if f.name not in ("spans", "data")}
+    return StoredTransaction(**values, spans=spans, data=data)

@@ -9,6 +9,8 @@ Routes (a trailing slash is optional):
 - ``GET /api/0/projects/<org>/<project>/events/<event_id>/``: a stored event (the error a
   feedback names in ``error_ids``);
 - ``GET /api/0/organizations/<org>/eventids/<event_id>/``: which project holds an event;
+- ``GET /api/0/organizations/<org>/traces/<trace_id>/`` and ``.../user-feedback/<id>/trace/``: the
+  transactions and spans stored for a trace (see ``_trace``);
 - ``GET /api/0/organizations/``, ``.../organizations/<org>/projects/``, ``.../environments/`` and
   ``/api/0/projects/<org>/<project>/keys/`` (the DSN), for the inbox.
 
@@ -36,6 +38,8 @@ from ._http import Answer, Reject
 from ._items import event_from_create_body, feedback_item
 from ._listing import cursor_for, link_header, parse_listing
 from ._records import StoredAttachment, StoredEvent, StoredFeedback
+from ._rows import valid_trace_id
+from ._trace import feedback_trace_json, trace_json
 
 if TYPE_CHECKING:
     from ._app import FeedbackApp, Request
@@ -65,7 +69,13 @@ _ROUTES: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
         "download",
         ("GET", "HEAD"),
     ),
+    (
+        re.compile(rf"/api/0/projects/{_SEGMENT}/{_SEGMENT}/user-feedback/{_SEGMENT}/trace/?"),
+        "feedback_trace",
+        ("GET", "HEAD"),
+    ),
     (re.compile(rf"/api/0/projects/{_SEGMENT}/{_SEGMENT}/events/{_SEGMENT}/?"), "event", ("GET", "HEAD")),
+    (re.compile(rf"/api/0/organizations/{_SEGMENT}/traces/{_SEGMENT}/?"), "trace", ("GET", "HEAD")),
     (re.compile(rf"/api/0/organizations/{_SEGMENT}/eventids/{_SEGMENT}/?"), "eventids", ("GET", "HEAD")),
     (re.compile(rf"/api/0/organizations/{_SEGMENT}/projects/?"), "projects", ("GET", "HEAD")),
     (re.compile(rf"/api/0/organizations/{_SEGMENT}/environments/?"), "environments", ("GET", "HEAD")),
@@ -297,6 +307,22 @@ def _event_ids(app: FeedbackApp, request: Request, event_id: str) -> Answer:
     return Answer.json(200, found)
 
 
+def _trace(app: FeedbackApp, request: Request, trace_id: str) -> Answer:
+    """The transactions and spans stored for a trace (of any project): 200 with none when there are none."""
+    request.body()
+    key = valid_trace_id(trace_id)
+    if key is None:
+        return Answer.error(404, _NOT_FOUND)
+    return Answer.json(200, trace_json(app, key))
+
+
+def _feedback_trace(app: FeedbackApp, request: Request, project_slug: str, feedback_id: str) -> Answer:
+    """The trace of a feedback: its transactions and spans, with the feedback's span and time."""
+    request.body()
+    stored = _feedback(app, _project(app, project_slug), feedback_id)
+    return Answer.json(200, feedback_trace_json(app, stored))
+
+
 def _projects(app: FeedbackApp, request: Request) -> Answer:
     request.body()
     return Answer.json(200, [{"id": p.id, "slug": p.slug, "name": p.slug} for p in app.config.projects])
@@ -335,6 +361,8 @@ _HANDLERS: dict[str, Callable[..., Answer]] = {
     "attachments": _attachments,
     "download": _download,
     "event": _event,
+    "trace": _trace,
+    "feedback_trace": _feedback_trace,
 }
 
 

@@ -1,4 +1,5 @@
-"""What an envelope turns into in the store: rows for events, feedback, attachments and client reports.
+"""What an envelope turns into in the store: rows for events, feedback, transactions, sessions, attachments
+and client reports.
 
 :func:`prepare` validates every item and computes all rows before anything is written, so an
 envelope is stored whole or not at all.
@@ -18,11 +19,39 @@ from typing import Any
 from .._envelope import Envelope
 from ..exceptions import EnvelopeParseError
 
-__all__ = ["Prepared", "dumps", "event_message", "normalize_id", "prepare"]
+__all__ = [
+    "MAX_COUNT",
+    "MAX_SESSION_AGGREGATES",
+    "MAX_SPANS",
+    "SESSION_STATUSES",
+    "Prepared",
+    "dumps",
+    "event_message",
+    "normalize_id",
+    "prepare",
+    "transaction_spans",
+    "valid_span_id",
+    "valid_trace_id",
+]
 
 _DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
 _DEFAULT_ATTACHMENT_TYPE = "event.attachment"
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_SPAN_ID = re.compile(r"[0-9a-f]{16}")
+#: The most spans one transaction may hold (SDKs send at most 1000 by default); more is refused.
+MAX_SPANS = 10_000
+#: The most entries one ``sessions`` item's ``aggregates`` may hold; more is refused.
+MAX_SESSION_AGGREGATES = 10_000
+#: The largest count a session or an aggregate may give (JavaScript's largest safe integer); more is refused.
+MAX_COUNT = 2**53 - 1
+#: The statuses of a session update (Sentry's release health).
+SESSION_STATUSES = ("ok", "exited", "errored", "crashed", "abnormal")
+_AGGREGATE_COUNTS = ("exited", "errored", "abnormal", "crashed")
+#: Sentry's limits on a session's release and environment names; a session id is a UUID.
+_MAX_RELEASE = 200
+_MAX_ENVIRONMENT = 64
+_MAX_SID = 128
 
 
 @dataclass
@@ -33,6 +62,9 @@ class Prepared:
     feedback: list[dict[str, Any]] = field(default_factory=list)
     attachments: list[dict[str, Any]] = field(default_factory=list)
     reports: list[dict[str, Any]] = field(default_factory=list)
+    transactions: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    aggregates: list[dict[str, Any]] = field(default_factory=list)
 
 
 def prepare(envelope: Envelope, envelope_event_id: str | None, project_id: str, received_at: float) -> Prepared:
@@ -57,7 +89,17 @@ def prepare(envelope: Envelope, envelope_event_id: str | None, project_id: str, 
         elif item.type == "client_report":
             payload = _json_object_payload(item.type, item.get_json())
             prepared.reports.extend({**common, **entry} for entry in _client_report_entries(payload))
-    owners = [row["event_id"] for row in prepared.events + prepared.feedback]
+        elif item.type == "transaction":
+            payload = _json_object_payload(item.type, item.get_json())
+            event_id = envelope_event_id or normalize_id(_opt_str(payload, "event_id")) or uuid.uuid4().hex
+            prepared.transactions.append({**common, **_transaction_fields(payload), "event_id": event_id})
+        elif item.type == "session":
+            payload = _json_object_payload(item.type, item.get_json())
+            prepared.sessions.append({**common, **_session_fields(payload, received_at)})
+        elif item.type == "sessions":
+            payload = _json_object_payload(item.type, item.get_json())
+            prepared.aggregates.extend({**common, **entry} for entry in _aggregate_entries(payload))
+    owners = [row["event_id"] for row in prepared.events + prepared.feedback + prepared.transactions]
     attachment_event_id = envelope_event_id or (owners[0] if len(owners) == 1 else None)
     for item in envelope.items_of_type("attachment"):
         filename = item.headers.get("filename")
@@ -162,6 +204,228 @@ def _client_report_entries(payload: dict[str, Any]) -> Iterable[dict[str, Any]]:
             raise EnvelopeParseError(f"client_report discarded_events[{index}] has an invalid quantity {quantity!r}")
         entries.append({"timestamp": timestamp, "reason": reason, "category": category, "quantity": quantity})
     return entries
+
+
+def _transaction_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    """The row of a ``transaction`` item; EnvelopeParseError for what Sentry would refuse too.
+
+    Required: start and end times (Unix seconds or RFC 3339), the end not before the start, and
+    ``contexts.trace`` with a ``trace_id`` (32 hex digits) and a ``span_id`` (16); every span must be
+    valid as :func:`transaction_spans` says.
+    """
+    event_type = payload.get("type", "transaction")
+    if event_type != "transaction":
+        raise EnvelopeParseError(f"transaction item has type {_shown(event_type)}, not 'transaction'")
+    start, end = _time_span("transaction", payload)
+    trace = _dict(payload.get("contexts")).get("trace")
+    if not isinstance(trace, dict):
+        raise EnvelopeParseError("transaction item has no contexts.trace object")
+    trace_id = valid_trace_id(trace.get("trace_id"))
+    if trace_id is None:
+        raise EnvelopeParseError("transaction item has no valid contexts.trace.trace_id (32 hex digits)")
+    span_id = valid_span_id(trace.get("span_id"))
+    if span_id is None:
+        raise EnvelopeParseError("transaction item has no valid contexts.trace.span_id (16 hex digits)")
+    transaction_spans(payload, trace_id)  # refuses invalid spans
+    return {
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "parent_span_id": valid_span_id(trace.get("parent_span_id")),
+        "name": _opt_str(payload, "transaction"),
+        "op": _opt_str(trace, "op"),
+        "status": _opt_str(trace, "status"),
+        "start_timestamp": start,
+        "timestamp": end,
+        "release": _opt_str(payload, "release"),
+        "environment": _opt_str(payload, "environment"),
+        "data": dumps(payload),
+    }
+
+
+def transaction_spans(payload: dict[str, Any], trace_id: str) -> list[dict[str, Any]]:
+    """The spans of a transaction event, checked: ``span_id``, ``parent_span_id``, ``trace_id``, ``op``,
+    ``description``, ``status``, ``start_timestamp``, ``timestamp`` (Unix seconds) and ``data`` of each.
+
+    Raises EnvelopeParseError for a ``spans`` that is not a list (absent is none), more than :data:`MAX_SPANS`
+    spans, or a span without a valid ``span_id``, with a ``trace_id`` or ``parent_span_id`` that is not one,
+    or without valid start and end times. Text of another type counts as absent.
+    """
+    spans = payload.get("spans")
+    if spans is None:
+        return []
+    if not isinstance(spans, list):
+        raise EnvelopeParseError(f"transaction spans must be a list, not {type(spans).__name__}")
+    if len(spans) > MAX_SPANS:
+        raise EnvelopeParseError(f"transaction has {len(spans)} spans; at most {MAX_SPANS} are allowed")
+    found = []
+    for index, span in enumerate(spans):
+        where = f"transaction spans[{index}]"
+        if not isinstance(span, dict):
+            raise EnvelopeParseError(f"{where} must be an object")
+        span_id = valid_span_id(span.get("span_id"))
+        if span_id is None:
+            raise EnvelopeParseError(f"{where} has no valid span_id (16 hex digits)")
+        span_trace = span.get("trace_id")
+        if span_trace is not None and valid_trace_id(span_trace) is None:
+            raise EnvelopeParseError(f"{where} has an invalid trace_id")
+        parent = span.get("parent_span_id")
+        if parent is not None and valid_span_id(parent) is None:
+            raise EnvelopeParseError(f"{where} has an invalid parent_span_id")
+        start, end = _time_span(where, span)
+        data = span.get("data")
+        found.append(
+            {
+                "span_id": span_id,
+                "parent_span_id": valid_span_id(parent),
+                "trace_id": valid_trace_id(span_trace) or trace_id,
+                "op": _opt_str(span, "op"),
+                "description": _opt_str(span, "description"),
+                "status": _opt_str(span, "status"),
+                "start_timestamp": start,
+                "timestamp": end,
+                "data": data if isinstance(data, dict) else {},
+            }
+        )
+    return found
+
+
+def _time_span(where: str, payload: Mapping[str, Any]) -> tuple[float, float]:
+    start = _parse_timestamp(payload.get("start_timestamp"))
+    end = _parse_timestamp(payload.get("timestamp"))
+    if start is None:
+        raise EnvelopeParseError(f"{where} has no valid start_timestamp (Unix seconds or RFC 3339)")
+    if end is None:
+        raise EnvelopeParseError(f"{where} has no valid timestamp (Unix seconds or RFC 3339)")
+    if end < start:
+        raise EnvelopeParseError(f"{where} ends before it starts")
+    return start, end
+
+
+def _session_fields(payload: dict[str, Any], received_at: float) -> dict[str, Any]:
+    """The row of a ``session`` item (one session's update); EnvelopeParseError for an invalid one."""
+    sid = payload.get("sid")
+    if not isinstance(sid, str) or not sid.strip():
+        raise EnvelopeParseError("session item has no sid")
+    if len(sid) > _MAX_SID:
+        raise EnvelopeParseError(f"session item sid is longer than {_MAX_SID} characters")
+    started = _parse_timestamp(payload.get("started"))
+    if started is None:
+        raise EnvelopeParseError("session item has no valid started time (RFC 3339)")
+    timestamp = payload.get("timestamp")
+    updated = received_at if timestamp is None else _parse_timestamp(timestamp)
+    if updated is None:
+        raise EnvelopeParseError("session item has an invalid timestamp")
+    status = payload.get("status", "ok")
+    if status not in SESSION_STATUSES:
+        raise EnvelopeParseError(f"session item has an invalid status {_shown(status)}")
+    errors = _count("session item errors", payload.get("errors", 0))
+    duration = payload.get("duration")
+    if duration is not None and (_parse_number(duration) is None or duration < 0):
+        raise EnvelopeParseError(f"session item has an invalid duration {_shown(duration)}")
+    init = payload.get("init", False)
+    if not isinstance(init, bool):
+        raise EnvelopeParseError(f"session item has an invalid init {_shown(init)}")
+    release, environment = _session_attrs("session item", payload)
+    return {
+        "sid": normalize_id(sid.strip()),
+        "did": _opt_str(payload, "did"),
+        "init": int(init),
+        "started": started,
+        "timestamp": updated,
+        "status": status,
+        "errors": errors,
+        "duration": None if duration is None else float(duration),
+        "release": release,
+        "environment": environment,
+        "data": dumps(payload),
+    }
+
+
+def _aggregate_entries(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a ``sessions`` item (counts per minute); EnvelopeParseError for an invalid one."""
+    release, environment = _session_attrs("sessions item", payload)
+    aggregates = payload.get("aggregates")
+    if not isinstance(aggregates, list):
+        raise EnvelopeParseError("sessions item has no aggregates list")
+    if len(aggregates) > MAX_SESSION_AGGREGATES:
+        raise EnvelopeParseError(
+            f"sessions item has {len(aggregates)} aggregates; at most {MAX_SESSION_AGGREGATES} are allowed"
+        )
+    entries = []
+    for index, entry in enumerate(aggregates):
+        where = f"sessions aggregates[{index}]"
+        if not isinstance(entry, dict):
+            raise EnvelopeParseError(f"{where} must be an object")
+        started = _parse_timestamp(entry.get("started"))
+        if started is None:
+            raise EnvelopeParseError(f"{where} has no valid started time (RFC 3339)")
+        did = entry.get("did")
+        if did is not None and _opt_str(entry, "did") is None:
+            raise EnvelopeParseError(f"{where} has an invalid did")
+        row: dict[str, Any] = {
+            "started": started,
+            "release": release,
+            "environment": environment or "",
+            "did": _opt_str(entry, "did") or "",
+        }
+        for name in _AGGREGATE_COUNTS:
+            row[name] = _count(f"{where} {name}", entry.get(name, 0))
+        entries.append(row)
+    return entries
+
+
+def _session_attrs(where: str, payload: dict[str, Any]) -> tuple[str, str | None]:
+    attrs = payload.get("attrs")
+    if not isinstance(attrs, dict):
+        raise EnvelopeParseError(f"{where} has no attrs object")
+    release = attrs.get("release")
+    if not isinstance(release, str) or not release.strip():
+        raise EnvelopeParseError(f"{where} has no attrs.release")
+    if len(release) > _MAX_RELEASE:
+        raise EnvelopeParseError(f"{where} attrs.release is longer than {_MAX_RELEASE} characters")
+    environment = attrs.get("environment")
+    if environment is not None and not isinstance(environment, str):
+        raise EnvelopeParseError(f"{where} has an invalid attrs.environment")
+    if environment is not None and len(environment) > _MAX_ENVIRONMENT:
+        raise EnvelopeParseError(f"{where} attrs.environment is longer than {_MAX_ENVIRONMENT} characters")
+    return release, environment or None
+
+
+def _count(where: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+        raise EnvelopeParseError(f"{where} must be an integer from 0 to {MAX_COUNT}, not {_shown(value)}")
+    return value
+
+
+def _parse_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return _parse_timestamp(value)
+
+
+def valid_trace_id(value: Any) -> str | None:
+    """32 lowercase hex digits (a UUID's dashes and case do not matter), or None."""
+    if not isinstance(value, str):
+        return None
+    normalized = normalize_id(value)
+    return normalized if normalized is not None and _TRACE_ID.fullmatch(normalized) else None
+
+
+def valid_span_id(value: Any) -> str | None:
+    """16 lowercase hex digits, or None."""
+    if not isinstance(value, str):
+        return None
+    lowered = value.strip().lower()
+    return lowered if _SPAN_ID.fullmatch(lowered) else None
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message: its JSON, cut short."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = type(value).__name__
+    return text if len(text) <= 60 else text[:59] + "\u2026"
 
 
 def _json_object_payload(item_type: str, value: Any) -> dict[str, Any]:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 from ._records import StoredFeedback
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "SORTS", "beyond", "connect_existing", "sort_key"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "SORTS", "beyond", "connect_existing", "migrate", "sort_key"]
 
-SCHEMA_VERSION = 1
+#: The schema's version, kept in SQLite's ``user_version``. Version 2 added ``transactions``, ``sessions``
+#: and ``session_aggregates``; a database of version 1 gets them when a writer opens it (see :func:`migrate`).
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS envelopes (
@@ -97,6 +99,57 @@ CREATE TABLE IF NOT EXISTS settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS transactions (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id        TEXT    NOT NULL UNIQUE,
+    envelope_id     INTEGER NOT NULL REFERENCES envelopes(id),
+    project_id      TEXT    NOT NULL,
+    trace_id        TEXT    NOT NULL,
+    span_id         TEXT    NOT NULL,
+    parent_span_id  TEXT,
+    name            TEXT,
+    op              TEXT,
+    status          TEXT,
+    start_timestamp REAL    NOT NULL,
+    timestamp       REAL    NOT NULL,
+    release         TEXT,
+    environment     TEXT,
+    received_at     REAL    NOT NULL,
+    data            TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transactions_trace ON transactions(trace_id, start_timestamp, id);
+CREATE TABLE IF NOT EXISTS sessions (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id  TEXT    NOT NULL,
+    sid         TEXT    NOT NULL,
+    did         TEXT,
+    init        INTEGER NOT NULL,
+    started     REAL    NOT NULL,
+    timestamp   REAL    NOT NULL,
+    status      TEXT    NOT NULL,
+    errors      INTEGER NOT NULL,
+    duration    REAL,
+    release     TEXT    NOT NULL,
+    environment TEXT,
+    received_at REAL    NOT NULL,
+    data        TEXT    NOT NULL,
+    UNIQUE (project_id, sid)
+);
+CREATE INDEX IF NOT EXISTS sessions_release ON sessions(release, environment);
+CREATE TABLE IF NOT EXISTS session_aggregates (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id  TEXT    NOT NULL,
+    started     REAL    NOT NULL,
+    release     TEXT    NOT NULL,
+    environment TEXT    NOT NULL,
+    did         TEXT    NOT NULL,
+    exited      INTEGER NOT NULL,
+    errored     INTEGER NOT NULL,
+    abnormal    INTEGER NOT NULL,
+    crashed     INTEGER NOT NULL,
+    received_at REAL    NOT NULL,
+    UNIQUE (project_id, release, environment, started, did)
+);
 """
 
 _PROJECT_NUMBER = "CAST(project_id AS INTEGER)"
@@ -126,6 +179,22 @@ def connect_existing(path: str, mode: str) -> sqlite3.Connection:
         if not os.path.exists(path):  # removed between the check and the open
             raise missing from None
         raise
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the database of ``conn`` to :data:`SCHEMA_VERSION` (it must be writable).
+
+    Every step is idempotent, so two processes opening the same file at once are fine. Version 1 to 2:
+    the tables for transactions and sessions, created by :data:`SCHEMA`'s ``CREATE TABLE IF NOT EXISTS``.
+    A database of a newer version keeps its number: this code reads and writes the tables it knows.
+    """
+    conn.executescript(SCHEMA)
+    with conn:  # databases written before feedback timestamps were always set
+        conn.execute("UPDATE feedback SET timestamp = received_at WHERE timestamp IS NULL")
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if int(version) < SCHEMA_VERSION:
+        with conn:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def sort_key(order: tuple[tuple[str, bool], ...], feedback: StoredFeedback) -> tuple[object, ...]:

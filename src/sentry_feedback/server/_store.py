@@ -19,10 +19,19 @@ Tables:
     ``attachment`` items with their bytes, linked to the envelope's ``event_id``.
 ``client_reports``
     One row per ``discarded_events`` entry of a ``client_report`` item.
+``transactions``
+    ``transaction`` items: trace and span ids, name, op, status, start and end, full JSON
+    (with the spans). Indexed by trace id, so that a trace's transactions are found at once.
+``sessions``
+    The latest state of each session (``session`` items), one row per project and ``sid``.
+``session_aggregates``
+    ``sessions`` items' counts, one row per project, release, environment, minute and ``did``.
 
 Read methods return small frozen dataclasses (:class:`StoredFeedback`,
-:class:`StoredEvent`, :class:`StoredAttachment`, :class:`StoredEnvelope`). Times are
-Unix timestamps in seconds (``float``); event ids are 32 lowercase hex digits.
+:class:`StoredEvent`, :class:`StoredAttachment`, :class:`StoredEnvelope`,
+:class:`StoredTransaction`, :class:`StoredSession`, :class:`StoredSessionAggregate`,
+:class:`SessionTotals`). Times are Unix timestamps in seconds (``float``); event ids
+and trace ids are 32 lowercase hex digits.
 """
 
 from __future__ import annotations
@@ -36,16 +45,31 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._envelope import Envelope
-from ._records import StoredAttachment, StoredEnvelope, StoredEvent, StoredFeedback, from_row
-from ._rows import dumps, normalize_id, prepare
-from ._schema import SCHEMA, SCHEMA_VERSION, SORTS, beyond, connect_existing, sort_key
+from ._records import (
+    SessionTotals,
+    StoredAttachment,
+    StoredEnvelope,
+    StoredEvent,
+    StoredFeedback,
+    StoredSession,
+    StoredSessionAggregate,
+    StoredTransaction,
+    from_row,
+    transaction_from_row,
+)
+from ._rows import MAX_COUNT, SESSION_STATUSES, dumps, normalize_id, prepare
+from ._schema import SORTS, beyond, connect_existing, migrate, sort_key
 
 __all__ = [
     "FeedbackStore",
+    "SessionTotals",
     "StoredAttachment",
     "StoredEnvelope",
     "StoredEvent",
     "StoredFeedback",
+    "StoredSession",
+    "StoredSessionAggregate",
+    "StoredTransaction",
 ]
 
 
@@ -104,11 +128,7 @@ class FeedbackStore:
                     self._conn.execute("PRAGMA synchronous = NORMAL")
                 self._conn.execute("PRAGMA busy_timeout = 5000")
             if not read_only:
-                self._conn.executescript(SCHEMA)
-                with self._conn:  # databases written before feedback timestamps were always set
-                    self._conn.execute("UPDATE feedback SET timestamp = received_at WHERE timestamp IS NULL")
-                with self._conn:
-                    self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                migrate(self._conn)
         except BaseException:
             self._conn.close()
             raise
@@ -129,9 +149,14 @@ class FeedbackStore:
         """Store ``envelope`` received for ``project_id`` (``size`` bytes), in one transaction.
 
         Raises :class:`~sentry_feedback.exceptions.EnvelopeParseError` (and stores
-        nothing) when an ``event``, ``feedback`` or ``client_report`` payload is not a
-        JSON object of the expected shape, a feedback has no ``contexts.feedback.message``,
-        or an attachment has no filename. Raises :class:`PermissionError` on a read-only store.
+        nothing) when an ``event``, ``feedback``, ``transaction``, ``session``, ``sessions`` or
+        ``client_report`` payload is not a JSON object of the expected shape, a feedback has no
+        ``contexts.feedback.message``, or an attachment has no filename. Raises
+        :class:`PermissionError` on a read-only store.
+
+        A transaction is stored once per event id, like an event. A session update replaces the
+        stored state of its ``sid`` unless that state is newer (a later ``timestamp``); aggregate
+        counts are added to those of the same bucket.
         """
         self._check_writable()
         received_at = time.time()
@@ -169,7 +194,16 @@ class FeedbackStore:
                     " :platform, :timestamp, :tags, :user, :trace_id, :sdk, :received_at, :data)",
                     {**row, "envelope_id": envelope_id},
                 ).rowcount
-            duplicate = bool(prepared.events or prepared.feedback) and inserted == 0
+            for row in prepared.transactions:
+                inserted += self._conn.execute(
+                    "INSERT OR IGNORE INTO transactions (event_id, envelope_id, project_id, trace_id, span_id,"
+                    " parent_span_id, name, op, status, start_timestamp, timestamp, release, environment,"
+                    " received_at, data) VALUES (:event_id, :envelope_id, :project_id, :trace_id, :span_id,"
+                    " :parent_span_id, :name, :op, :status, :start_timestamp, :timestamp, :release,"
+                    " :environment, :received_at, :data)",
+                    {**row, "envelope_id": envelope_id},
+                ).rowcount
+            duplicate = bool(prepared.events or prepared.feedback or prepared.transactions) and inserted == 0
             if not duplicate:
                 self._conn.executemany(
                     "INSERT INTO attachments (envelope_id, project_id, event_id, filename, content_type,"
@@ -182,6 +216,30 @@ class FeedbackStore:
                 " quantity, received_at) VALUES (:envelope_id, :project_id, :timestamp, :reason,"
                 " :category, :quantity, :received_at)",
                 [{**row, "envelope_id": envelope_id} for row in prepared.reports],
+            )
+            # The latest update of a session wins, whatever order they arrive in.
+            self._conn.executemany(
+                "INSERT INTO sessions (project_id, sid, did, init, started, timestamp, status, errors, duration,"
+                " release, environment, received_at, data) VALUES (:project_id, :sid, :did, :init, :started,"
+                " :timestamp, :status, :errors, :duration, :release, :environment, :received_at, :data)"
+                " ON CONFLICT (project_id, sid) DO UPDATE SET did = excluded.did, init = excluded.init,"
+                " started = excluded.started, timestamp = excluded.timestamp, status = excluded.status,"
+                " errors = excluded.errors, duration = excluded.duration, release = excluded.release,"
+                " environment = excluded.environment, received_at = excluded.received_at, data = excluded.data"
+                " WHERE excluded.timestamp >= sessions.timestamp",
+                prepared.sessions,
+            )
+            self._conn.executemany(
+                "INSERT INTO session_aggregates (project_id, started, release, environment, did, exited,"
+                " errored, abnormal, crashed, received_at) VALUES (:project_id, :started, :release,"
+                " :environment, :did, :exited, :errored, :abnormal, :crashed, :received_at)"
+                " ON CONFLICT (project_id, release, environment, started, did) DO UPDATE SET"
+                f" exited = MIN(exited + excluded.exited, {MAX_COUNT}),"
+                f" errored = MIN(errored + excluded.errored, {MAX_COUNT}),"
+                f" abnormal = MIN(abnormal + excluded.abnormal, {MAX_COUNT}),"
+                f" crashed = MIN(crashed + excluded.crashed, {MAX_COUNT}),"
+                " received_at = excluded.received_at",
+                prepared.aggregates,
             )
 
     def set_feedback_status(self, event_id: str, status: str) -> bool:
@@ -438,6 +496,70 @@ class FeedbackStore:
             rows = self._conn.execute(sql, params).fetchall()
         return {(reason, category): int(total) for reason, category, total in rows}
 
+    def list_transactions(self, project_id: str | None = None) -> list[StoredTransaction]:
+        """All transactions (of ``project_id`` if given), in arrival order."""
+        rows = self._select_new("transactions", *_by_project(project_id))
+        return [transaction_from_row(row) for row in rows]
+
+    def trace_transactions(self, trace_id: str, *, limit: int | None = None) -> list[StoredTransaction]:
+        """The transactions of the trace ``trace_id`` of every project, by start time (at most ``limit``).
+
+        The trace id is taken as the store keeps it: 32 lowercase hex digits (dashes and case do not matter).
+        """
+        if limit is not None and limit < 0:
+            raise ValueError("limit must not be negative")
+        sql = "SELECT * FROM transactions WHERE trace_id = ? ORDER BY start_timestamp, id LIMIT ?"
+        rows = self._query_new(sql, [normalize_id(trace_id), -1 if limit is None else limit])
+        return [transaction_from_row(row) for row in rows]
+
+    def get_transaction(self, event_id: str) -> StoredTransaction | None:
+        """The transaction with ``event_id`` (dashes and case do not matter), or None."""
+        rows = self._select_new("transactions", "event_id = ?", [normalize_id(event_id)])
+        return transaction_from_row(rows[0]) if rows else None
+
+    def list_sessions(self, project_id: str | None = None, *, release: str | None = None) -> list[StoredSession]:
+        """The latest state of every session (of ``project_id`` and ``release`` when given), by first arrival."""
+        clauses, params = _filters(project_id=project_id, release=release)
+        rows = self._select_new("sessions", clauses, params)
+        return [from_row(StoredSession, row) for row in rows]
+
+    def list_session_aggregates(
+        self, project_id: str | None = None, *, release: str | None = None
+    ) -> list[StoredSessionAggregate]:
+        """Every bucket of aggregated session counts (of ``project_id`` and ``release`` when given)."""
+        clauses, params = _filters(project_id=project_id, release=release)
+        rows = self._select_new("session_aggregates", clauses, params)
+        return [from_row(StoredSessionAggregate, row) for row in rows]
+
+    def session_totals(
+        self, project_id: str | None = None, *, environment: str | None = None
+    ) -> dict[str, SessionTotals]:
+        """How many sessions of each release ended each way, by release (sorted).
+
+        Counts session updates (each session once, in its latest state) and aggregates together: a
+        session still running is ``ok``, one that ran or exited with ``errors`` is ``errored``.
+        """
+        clauses, params = _filters(project_id=project_id, environment=environment)
+        where = f" WHERE {clauses}" if clauses else ""
+        individual = (
+            "SELECT release, CASE WHEN status IN ('ok', 'exited') AND errors > 0 THEN 'errored' ELSE status END,"
+            f" COUNT(*) FROM sessions{where} GROUP BY 1, 2"
+        )
+        aggregated = (
+            "SELECT release, TOTAL(exited), TOTAL(errored), TOTAL(crashed), TOTAL(abnormal)"
+            f" FROM session_aggregates{where} GROUP BY release"
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for release, status, count in self._query_new(individual, params):
+            found = counts.setdefault(str(release), {})
+            if status in SESSION_STATUSES:
+                found[status] = found.get(status, 0) + int(count)
+        for release, *sums in self._query_new(aggregated, params):
+            found = counts.setdefault(str(release), {})
+            for name, total in zip(("exited", "errored", "crashed", "abnormal"), sums, strict=True):
+                found[name] = found.get(name, 0) + int(total)
+        return {release: SessionTotals(release, **counts[release]) for release in sorted(counts)}
+
     def count_envelopes(self) -> int:
         """How many envelopes have been stored."""
         with self._lock:
@@ -466,6 +588,23 @@ class FeedbackStore:
         if self._read_only:
             raise PermissionError(f"FeedbackStore {self._path!r} was opened with read_only=True and cannot be written")
 
+    def _select_new(self, table: str, where: str | None = None, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """:meth:`_select` on a table of schema version 2: nothing in a read-only database of version 1."""
+        sql = f"SELECT * FROM {table}" + (f" WHERE {where}" if where else "") + " ORDER BY id"
+        return self._query_new(sql, params)
+
+    def _query_new(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+        with self._lock:
+            cursor = self._conn.cursor()
+            cursor.row_factory = sqlite3.Row
+            try:
+                return list(cursor.execute(sql, params))
+            except sqlite3.OperationalError as exc:
+                # A reader of a database no writer of version 2 has opened yet: none of these tables.
+                if self._read_only and str(exc).startswith("no such table"):
+                    return []
+                raise
+
     def _select(self, table: str, where: str | None = None, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         # ``table`` and ``where`` are literals from this module; values are always bound.
         sql = f"SELECT * FROM {table}"
@@ -480,6 +619,17 @@ class FeedbackStore:
 
 def _by_project(project_id: str | None) -> tuple[str | None, list[Any]]:
     return ("project_id = ?", [project_id]) if project_id is not None else (None, [])
+
+
+def _filters(**columns: str | None) -> tuple[str, list[Any]]:
+    """``column = ?`` for each column given a value, joined with AND, and the values."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in columns.items():
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return " AND ".join(clauses), params
 
 
 def _casefold(value: str | None) -> str | None:

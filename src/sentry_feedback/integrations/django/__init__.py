@@ -233,6 +233,9 @@ def _open(request: Any, integration: DjangoIntegration) -> RequestScope | None:
 
 def _settle(response: Any, web: RequestScope) -> Any:
     """Keep the request's scope while a streamed response is iterated; else the request is over."""
+    status = getattr(response, "status_code", None)
+    if isinstance(status, int):
+        web.set_response_status(status)
     try:
         if getattr(response, "streaming", False):
             if getattr(response, "is_async", False):

@@ -815,6 +815,7 @@
     renderTags(item.tags);
     renderAttachments(item, request);
     renderLinkedError(item, request);
+    renderTrace(item, request);
   }
 
   function updateDetailStatus(item) {
@@ -1006,6 +1007,223 @@
       h("code", { class: "code" }, text(code)));
     if (currentLine) line.setAttribute("aria-current", "true");
     return line;
+  }
+
+  // -- the trace -----------------------------------------------------------------------------------------------
+
+  /* The trace panel: the transactions the server stored for the feedback's trace, with their spans, each under
+     the span it belongs to and siblings in start order, as a waterfall. The span the feedback was sent in is
+     highlighted and the feedback's time is marked. Nothing is shown when no transaction of the trace is stored. */
+  function renderTrace(item, request) {
+    var section = $("detail-trace-section");
+    var box = $("detail-trace");
+    clear(box);
+    section.hidden = true;
+    box.removeAttribute("aria-busy");
+    if (!Array.isArray(item.trace_ids) || !item.trace_ids.length) return;
+    box.setAttribute("aria-busy", "true");
+    apiJson(itemPath(item) + "trace/")
+      .then(function (trace) {
+        if (request !== detailRequest) return;
+        box.removeAttribute("aria-busy");
+        var nodes = traceNodes(trace && Array.isArray(trace.transactions) ? trace.transactions : []);
+        if (!nodes.length) return;
+        renderWaterfall(box, trace, nodes);
+        section.hidden = false;
+      })
+      .catch(function (error) {
+        if (request !== detailRequest) return;
+        box.removeAttribute("aria-busy");
+        if (error.status === 401 || error.status === 404) return;
+        append(box, h("p", { class: "hint" }, describe("Loading the trace", error)));
+        section.hidden = false;
+      });
+  }
+
+  function finite(value) {
+    return typeof value === "number" && isFinite(value);
+  }
+
+  function spanId(value) {
+    return typeof value === "string" && value ? value : null;
+  }
+
+  /* One node per transaction and span with valid times: {kind, id, parent, op, name, status, start, end, ms}.
+     A span without a parent belongs to its transaction. */
+  function traceNodes(transactions) {
+    var nodes = [];
+    transactions.forEach(function (transaction) {
+      if (!transaction || typeof transaction !== "object") return;
+      var root = spanId(transaction.span_id);
+      if (finite(transaction.start_timestamp) && finite(transaction.timestamp)) {
+        nodes.push({
+          kind: "transaction", id: root, parent: spanId(transaction.parent_span_id), op: transaction.op,
+          name: transaction.transaction, status: transaction.status, start: transaction.start_timestamp,
+          end: transaction.timestamp, ms: transaction.duration,
+        });
+      }
+      (Array.isArray(transaction.spans) ? transaction.spans : []).forEach(function (span) {
+        if (!span || typeof span !== "object" || !finite(span.start_timestamp) || !finite(span.timestamp)) return;
+        nodes.push({
+          kind: "span", id: spanId(span.span_id), parent: spanId(span.parent_span_id) || root, op: span.op,
+          name: span.description, status: span.status, start: span.start_timestamp, end: span.timestamp,
+          ms: span.duration,
+        });
+      });
+    });
+    return nodes;
+  }
+
+  /* The nodes depth first, each after its parent, siblings by start time: [{node, depth}]. A parent that is not
+     stored makes a node a root; a loop of parents (which no SDK sends) is cut where it is first met. */
+  function traceOrder(nodes) {
+    var byId = new Map();
+    nodes.forEach(function (node) {
+      if (node.id && !byId.has(node.id)) byId.set(node.id, node);
+    });
+    var children = new Map();
+    var roots = [];
+    nodes.forEach(function (node) {
+      var parent = node.parent && node.parent !== node.id ? byId.get(node.parent) : undefined;
+      if (!parent) {
+        roots.push(node);
+        return;
+      }
+      if (!children.has(parent)) children.set(parent, []);
+      children.get(parent).push(node);
+    });
+    var byStart = function (a, b) { return a.start - b.start; };
+    var ordered = [];
+    var seen = new Set();
+    function walk(first) {
+      var stack = [{ node: first, depth: 0 }];
+      while (stack.length) {
+        var top = stack.pop();
+        if (seen.has(top.node)) continue;
+        seen.add(top.node);
+        ordered.push(top);
+        var below = (children.get(top.node) || []).slice().sort(byStart);
+        for (var i = below.length - 1; i >= 0; i--) stack.push({ node: below[i], depth: top.depth + 1 });
+      }
+    }
+    roots.sort(byStart).forEach(walk);
+    nodes.slice().sort(byStart).forEach(function (node) {
+      if (!seen.has(node)) walk(node);
+    });
+    return ordered;
+  }
+
+  function formatMs(ms) {
+    if (!finite(ms)) return "";
+    var rounded = Math.abs(ms) >= 100 ? Math.round(ms) : Math.round(ms * 10) / 10;
+    return String(rounded) + " ms";
+  }
+
+  var MAX_TRACE_ROWS = 2000;
+
+  function renderWaterfall(box, trace, nodes) {
+    var feedbackAt = finite(trace.timestamp) ? trace.timestamp : null;
+    // The span the feedback was sent in: its own span, else the span it was called from.
+    var here = null;
+    [spanId(trace.span_id), spanId(trace.parent_span_id)].forEach(function (id) {
+      if (!here && id) here = nodes.filter(function (node) { return node.id === id; })[0] || null;
+    });
+    var start = Infinity;
+    var end = -Infinity;
+    nodes.forEach(function (node) {
+      start = Math.min(start, node.start);
+      end = Math.max(end, node.end);
+    });
+    var length = end - start;
+    if (feedbackAt !== null) {
+      // A feedback sent a little before or after the trace widens the scale; one sent long after does not.
+      var room = Math.max(length, 0.001);
+      if (feedbackAt < start && start - feedbackAt <= room) start = feedbackAt;
+      if (feedbackAt > end && feedbackAt - end <= room) end = feedbackAt;
+      length = end - start;
+    }
+    var marked = feedbackAt !== null && feedbackAt >= start && feedbackAt <= end;
+    var scale = function (time) {
+      var share = length > 0 && isFinite(length) ? ((time - start) / length) * 100 : 0;
+      return Math.min(100, Math.max(0, share));
+    };
+
+    var transactionCount = nodes.filter(function (node) { return node.kind === "transaction"; }).length;
+    var summary = [
+      transactionCount + (transactionCount === 1 ? " transaction" : " transactions"),
+      (nodes.length - transactionCount) + (nodes.length - transactionCount === 1 ? " span" : " spans"),
+      formatMs(length * 1000),
+    ];
+    append(box, h("p", { class: "trace-summary" }, "Trace ", h("code", null, text(trace.trace_id)), " \u00b7 ",
+      summary.filter(Boolean).join(" \u00b7 ")));
+    if (feedbackAt !== null) {
+      var when = feedbackAt < start ? formatMs((start - feedbackAt) * 1000) + " before the trace started"
+        : feedbackAt > end ? formatMs((feedbackAt - end) * 1000) + " after the trace ended"
+        : "at +" + formatMs((feedbackAt - start) * 1000) + " into the trace";
+      append(box, h("p", { class: "trace-note" }, h("span", { class: "trace-key", "aria-hidden": "true" }),
+        "The feedback was sent " + when + (here ? ", in the highlighted span." : ".")));
+    }
+
+    var ordered = traceOrder(nodes);
+    if (feedbackAt !== null) {
+      // The feedback itself, as a row under its span at its time.
+      var feedbackNode = { kind: "feedback", start: feedbackAt, end: feedbackAt };
+      var at = ordered.length;
+      var depth = 0;
+      if (here) {
+        var index = ordered.findIndex(function (entry) { return entry.node === here; });
+        depth = ordered[index].depth + 1;
+        // Among the span's children by time: before the first that starts after it.
+        for (at = index + 1; at < ordered.length && ordered[at].depth >= depth; at++) {
+          if (ordered[at].depth === depth && ordered[at].node.start > feedbackAt) break;
+        }
+      } else {
+        at = ordered.findIndex(function (entry) { return entry.depth === 0 && entry.node.start > feedbackAt; });
+        if (at < 0) at = ordered.length;
+      }
+      ordered.splice(at, 0, { node: feedbackNode, depth: depth });
+    }
+
+    var list = h("ol", { class: "trace-rows", "aria-label": "Transactions and spans, each under its parent, in start order" });
+    ordered.slice(0, MAX_TRACE_ROWS).forEach(function (entry) {
+      list.appendChild(traceRow(entry.node, entry.depth, entry.node === here, scale, marked ? scale(feedbackAt) : null,
+        start));
+    });
+    append(box, list);
+    if (ordered.length > MAX_TRACE_ROWS) {
+      append(box, h("p", { class: "hint" }, (ordered.length - MAX_TRACE_ROWS) + " more spans are not shown."));
+    }
+    if (trace.truncated) {
+      append(box, h("p", { class: "hint" }, "The server holds more of this trace than it sends at once; the rest is not shown."));
+    }
+  }
+
+  function traceRow(node, depth, current, scale, mark, start) {
+    var feedback = node.kind === "feedback";
+    var status = typeof node.status === "string" && node.status ? node.status : null;
+    var label = h("div", { class: "trace-label" },
+      h("span", { class: "trace-op" }, feedback ? "feedback" : text(node.op || node.kind)),
+      " ",
+      h("span", { class: "trace-name" }, feedback ? "sent" : text(node.name || "")),
+      status ? h("span", { class: status === "ok" ? "trace-status" : "trace-status bad" }, status) : null,
+      current ? h("span", { class: "trace-here" }, "feedback sent here") : null);
+    label.style.setProperty("--depth", String(Math.min(depth, 24)));
+    var duration = h("span", { class: "trace-duration" },
+      feedback ? "+" + formatMs((node.start - start) * 1000) : formatMs(node.ms));
+    var bar = h("span", { class: "trace-bar" });
+    bar.style.left = scale(node.start) + "%";
+    bar.style.width = Math.max(0, scale(node.end) - scale(node.start)) + "%";
+    var timeline = h("div", { class: "trace-timeline", "aria-hidden": "true" }, bar);
+    if (mark !== null) {
+      var tick = h("span", { class: "trace-mark" });
+      tick.style.left = mark + "%";
+      timeline.appendChild(tick);
+    }
+    var classes = "trace-row trace-" + node.kind + (current ? " current" : "");
+    var row = h("li", { class: classes, "data-span-id": node.id || null }, label, duration, timeline);
+    if (current) row.setAttribute("aria-current", "true");
+    if (!feedback && node.name) row.setAttribute("title", text(node.name));
+    return row;
   }
 
   // -- triage --------------------------------------------------------------------------------------------------
