@@ -49,3 +49,4 @@ def bench(session: nox.Session) -> None:
     """Every row of docs/performance.md, beside sentry-sdk 2.75.0 (--markdown docs/performance.md refreshes it)."""
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/bench_compare.py", *session.posargs)
+    session.run("python", "benchmarks/bench_spans.py", *session.posargs)
