@@ -299,7 +299,11 @@ def test_traces_sampler_sees_the_parent_decision_and_wins(transport: MockTranspo
         pass
     assert contexts[0]["name"] == "api" and contexts[0]["op"] == "http.server"
     assert contexts[0]["parent_sampled"] is False and contexts[0]["parent_sample_rate"] == 0.2
+    assert contexts[0]["sample_rand"] == 0.1  # the incoming trace's
+    assert contexts[0]["inherit_or_sample_with"](0.9) == 0.2
     assert contexts[1]["parent_sampled"] is None
+    assert contexts[1]["inherit_or_sample_with"](0.9) == 0.9
+    assert 0.0 <= contexts[1]["sample_rand"] < 1.0
     assert [t["transaction"] for t in items(transport, "transaction")] == ["api"]
     assert totals() == {("sample_rate", "transaction"): 1, ("sample_rate", "span"): 1}
 
@@ -720,3 +724,53 @@ def test_any_span_makes_a_valid_transaction(name: str, op: str | None, attribute
 def _no_leftover_active_span() -> Iterator[None]:
     yield
     assert sf.get_active_span() is None
+
+
+# -- fork ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*use of fork\\(\\) may lead to deadlocks:DeprecationWarning")
+def test_a_forked_child_sends_its_own_transactions(sentry_init: Any, sentry_receiver: Any) -> None:
+    import os
+    import signal
+
+    sentry_init(traces_sample_rate=1.0, release="shop@1.0")
+    with sf.start_span("parent request") as root:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                with sf.start_span("in the child"):  # a child of the parent's span, never sent from here
+                    pass
+                with sf.start_span("child job", parent_span=None) as job, sf.start_span("step"):
+                    pass
+                # A forked child starts a trace of its own.
+                code = 0 if job.trace_id != root.trace_id and sf.flush(5) else 2
+            finally:
+                os._exit(code)
+        done = threading.Event()
+        status: list[int] = []
+
+        def wait() -> None:
+            status.append(os.waitpid(pid, 0)[1])
+            done.set()
+
+        threading.Thread(target=wait, daemon=True).start()
+        if not done.wait(10):
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail("the forked child did not exit in time")
+        assert os.waitstatus_to_exitcode(status[0]) == 0
+        with sf.start_span("after the fork"):
+            pass
+    assert sf.flush(5)
+    sent = {
+        item.get_json()["transaction"]: item.get_json()
+        for request in sentry_receiver.received
+        if request.envelope is not None
+        for item in request.envelope.items
+        if item.type == "transaction"
+    }
+    assert set(sent) == {"parent request", "child job"}
+    assert [s["description"] for s in sent["parent request"]["spans"]] == ["after the fork"]
+    assert [s["description"] for s in sent["child job"]["spans"]] == ["step"]

@@ -556,11 +556,20 @@ def _decide(
     options = client.options
     sampler = options.traces_sampler
     if sampler is not None:
+        def inherit_or_sample_with(fallback: float) -> float:
+            if parent_rate is not None:
+                return parent_rate
+            if parent_sampled is not None:
+                return 1.0 if parent_sampled else 0.0
+            return fallback
+
         context = {
             "name": name,
             "op": op,
             "parent_sampled": parent_sampled,
             "parent_sample_rate": parent_rate,
+            "sample_rand": rand,
+            "inherit_or_sample_with": inherit_or_sample_with,
             "transaction_context": {"name": name, "op": op, "parent_sampled": parent_sampled},
         }
         try:
