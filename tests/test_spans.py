@@ -234,6 +234,16 @@ def test_outgoing_headers_continue_from_the_active_span(transport: MockTransport
     assert envelope.items[0].get_json()["transaction"] == "renamed"
 
 
+def test_the_context_sent_with_an_error_is_the_transactions_too(transport: MockTransport) -> None:
+    start(transport)
+    with sf.start_span("first name") as root:
+        sf.capture_message("inside", "error")
+        root.update_name("second name")
+    traces = [e.headers["trace"] for e in transport.envelopes] if sf.flush(5) else []
+    assert len(traces) == 2 and traces[0] == traces[1]
+    assert traces[0]["transaction"] == "first name"
+
+
 # -- continuing an incoming trace and sampling ----------------------------------------------------------
 
 TRACE = "771a43a4192642f0b136d5159a501700"

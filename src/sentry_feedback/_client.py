@@ -498,9 +498,9 @@ class Client:
         event["event_id"] = event_id  # the header's id wins; keep the payload consistent
         headers: dict[str, Any] = {"event_id": event_id, "sdk": {"name": SDK_NAME, "version": __version__}}
         if segment is not None:
-            trace = segment.dynamic_sampling_context()
+            trace = segment.frozen_dsc()  # it leaves the SDK: the trace's context from now on
         elif span is not None and span._segment is not None and _same_trace(event, span.trace_id):
-            trace = span._segment.dynamic_sampling_context()
+            trace = span._segment.frozen_dsc()
         else:
             trace = self._dynamic_sampling_context(event, propagation)
         if trace:

@@ -173,7 +173,8 @@ class Segment:
         return dsc
 
     def frozen_dsc(self) -> dict[str, str]:
-        """:meth:`dynamic_sampling_context`, kept from now on: it has been passed on to another service."""
+        """:meth:`dynamic_sampling_context`, kept from now on: it leaves the SDK (an outgoing call's
+        ``baggage``, an envelope's ``trace`` header), and every event of the trace must carry the same."""
         dsc = self.dsc = self.dynamic_sampling_context()
         return dsc
 
