@@ -12,7 +12,6 @@ import functools
 import multiprocessing
 import os
 import select
-import signal
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,14 +19,12 @@ from typing import Any
 import pytest
 
 import sentry_feedback as sf
+from forking import CHILD_TIMEOUT, fork_running, wait_exit
 from sentry_feedback import Envelope, HttpTransport, TransportResponse
 from sentry_feedback.server import LocalReceiver
 from sentry_feedback.testing import MockTransport
 
 Init = Callable[..., sf.Client]
-
-#: How long a child may take before it counts as hung (and is killed).
-CHILD_TIMEOUT = 10.0
 
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -37,31 +34,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*use of fork\\(\\) may lead to 
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def _wait_exit(pid: int, timeout: float = CHILD_TIMEOUT) -> int:
-    """The exit code of child ``pid``; kill it and fail the test if it has not exited within ``timeout``."""
-    status: list[int] = []
-    waiter = threading.Thread(target=lambda: status.append(os.waitpid(pid, 0)[1]), daemon=True)
-    waiter.start()
-    waiter.join(timeout)
-    if waiter.is_alive():
-        os.kill(pid, signal.SIGKILL)
-        waiter.join(CHILD_TIMEOUT)
-        pytest.fail(f"child {pid} did not exit within {timeout} s (deadlocked?)")
-    return os.waitstatus_to_exitcode(status[0])
-
-
-def _fork(child: Callable[[], int]) -> int:
-    """Fork; the child runs ``child()`` and exits with its result (1 if it raised), never returning."""
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            code = child()
-        finally:
-            os._exit(code)
-    return pid
 
 
 def _feedback_messages(receiver: LocalReceiver) -> list[str]:
@@ -214,8 +186,8 @@ def test_parent_queue_is_not_sent_by_the_child(sentry_receiver: LocalReceiver) -
         return 0 if len(mock.envelopes) == seen_at_fork else 5
 
     try:
-        pid = _fork(child)
-        assert _wait_exit(pid) == 0
+        pid = fork_running(child)
+        assert wait_exit(pid) == 0
     finally:
         gate.set()
     assert sf.flush(5)
@@ -246,8 +218,8 @@ def test_no_deadlock_when_forking_while_the_worker_holds_locks(
         return 0 if not client.rate_limiter.is_any_limited() else 6
 
     try:
-        pid = _fork(child)
-        assert _wait_exit(pid) == 0
+        pid = fork_running(child)
+        assert wait_exit(pid) == 0
     finally:
         gated_http.release.set()
     assert sf.flush(5)
@@ -271,7 +243,7 @@ def test_child_does_not_resend_the_parents_pending_client_reports(
         assert sf.capture_feedback("from the child") is not None
         return 0 if sf.flush(5) else 4
 
-    assert _wait_exit(_fork(child)) == 0
+    assert wait_exit(fork_running(child)) == 0
     assert sf.flush(5)  # the parent sends its own report
     assert _feedback_messages(sentry_receiver) == ["from the child"]
     assert sentry_receiver.store.client_report_totals() == {("invalid", "feedback"): 1}
@@ -293,7 +265,7 @@ def test_child_keeps_the_parents_rate_limits(sentry_init: Init, sentry_receiver:
             return 4
         return 0 if client.client_reports.totals() == {("ratelimit_backoff", "feedback"): 1} else 5
 
-    assert _wait_exit(_fork(child)) == 0
+    assert wait_exit(fork_running(child)) == 0
     assert _feedback_messages(sentry_receiver) == ["limits the next ones"]
 
 
@@ -316,12 +288,12 @@ def test_prefork_workers_each_send_over_their_own_connection(sentry_init: Init, 
     pids: list[int] = []
     try:
         for n in range(workers):
-            pids.append(_fork(functools.partial(worker, n)))
+            pids.append(fork_running(functools.partial(worker, n)))
         os.close(go_read)
         os.write(go_write, b"g" * workers)  # all workers start sending at once
     finally:
         os.close(go_write)
-    assert [_wait_exit(pid) for pid in pids] == [0] * workers
+    assert [wait_exit(pid) for pid in pids] == [0] * workers
 
     expected = sorted(
         ["from the master"] + [f"worker {n} request {i}" for n in range(workers) for i in range(per_worker)]
@@ -344,7 +316,7 @@ def test_closed_client_stays_closed_in_a_forked_child(sentry_init: Init, sentry_
             return 3
         return 0 if sf.capture_feedback("after close, in the child") is None else 4
 
-    assert _wait_exit(_fork(child)) == 0
+    assert wait_exit(fork_running(child)) == 0
     assert _feedback_messages(sentry_receiver) == []
 
 
@@ -375,8 +347,8 @@ def test_no_deadlock_when_forking_while_the_connection_pool_is_locked(
     holder.start()
     try:
         assert locked.wait(5)
-        pid = _fork(lambda: 0 if sf.capture_feedback("from the child") and sf.flush(5) else 3)
-        code = _wait_exit(pid, timeout=3)  # the child hangs inside os.fork(), before running any of its code
+        pid = fork_running(lambda: 0 if sf.capture_feedback("from the child") and sf.flush(5) else 3)
+        code = wait_exit(pid, timeout=3)  # the child hangs inside os.fork(), before running any of its code
     finally:
         release.set()
         holder.join(5)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sentry_feedback as sf
+from forking import fork_running, wait_exit
 from sentry_feedback import TransportResponse
 from sentry_feedback._sessions import Session, SessionFlusher
 from sentry_feedback.server import LocalReceiver
@@ -187,19 +186,6 @@ def test_any_session_is_valid_for_sentry(user: dict[str, Any], errors: int, stat
 # -- fork and shutdown ---------------------------------------------------------------------------------
 
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-CHILD_TIMEOUT = 10.0
-
-
-def _wait_exit(pid: int) -> int:
-    status: list[int] = []
-    waiter = threading.Thread(target=lambda: status.append(os.waitpid(pid, 0)[1]), daemon=True)
-    waiter.start()
-    waiter.join(CHILD_TIMEOUT)
-    if waiter.is_alive():
-        os.kill(pid, signal.SIGKILL)
-        waiter.join(CHILD_TIMEOUT)
-        pytest.fail(f"child {pid} did not exit in time")
-    return os.waitstatus_to_exitcode(status[0])
 
 
 @needs_fork
@@ -212,22 +198,17 @@ def test_a_forked_child_sends_its_own_sessions_not_the_parents(
     assert parent is not None
     sf.capture_message("parent error", "error")  # pending in the parent's flusher
 
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            inherited = sf.get_isolation_scope().session
-            pending = sf.get_client().sessions
-            if inherited is not None or pending is None or pending.pending():
-                code = 3
-            else:
-                child = sf.start_session()
-                sf.capture_message("child error", "error")
-                sf.end_session()
-                code = 0 if child is not None and sf.flush(5) else 4
-        finally:
-            os._exit(code)
-    assert _wait_exit(pid) == 0
+    def child() -> int:
+        inherited = sf.get_isolation_scope().session
+        pending = sf.get_client().sessions
+        if inherited is not None or pending is None or pending.pending():
+            return 3
+        session = sf.start_session()
+        sf.capture_message("child error", "error")
+        sf.end_session()
+        return 0 if session is not None and sf.flush(5) else 4
+
+    assert wait_exit(fork_running(child)) == 0
     sf.close(5)
     sids: dict[str, list[dict[str, Any]]] = {}
     for request in sentry_receiver.received:

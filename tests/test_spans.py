@@ -742,35 +742,20 @@ def _no_leftover_active_span() -> Iterator[None]:
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
 @pytest.mark.filterwarnings("ignore:.*use of fork\\(\\) may lead to deadlocks:DeprecationWarning")
 def test_a_forked_child_sends_its_own_transactions(sentry_init: Any, sentry_receiver: Any) -> None:
-    import os
-    import signal
+    from forking import fork_running, wait_exit
 
     sentry_init(traces_sample_rate=1.0, release="shop@1.0")
     with sf.start_span("parent request") as root:
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                with sf.start_span("in the child"):  # a child of the parent's span, never sent from here
-                    pass
-                with sf.start_span("child job", parent_span=None) as job, sf.start_span("step"):
-                    pass
-                # A forked child starts a trace of its own.
-                code = 0 if job.trace_id != root.trace_id and sf.flush(5) else 2
-            finally:
-                os._exit(code)
-        done = threading.Event()
-        status: list[int] = []
 
-        def wait() -> None:
-            status.append(os.waitpid(pid, 0)[1])
-            done.set()
+        def child() -> int:
+            with sf.start_span("in the child"):  # a child of the parent's span, never sent from here
+                pass
+            with sf.start_span("child job", parent_span=None) as job, sf.start_span("step"):
+                pass
+            # A forked child starts a trace of its own.
+            return 0 if job.trace_id != root.trace_id and sf.flush(5) else 2
 
-        threading.Thread(target=wait, daemon=True).start()
-        if not done.wait(10):
-            os.kill(pid, signal.SIGKILL)
-            pytest.fail("the forked child did not exit in time")
-        assert os.waitstatus_to_exitcode(status[0]) == 0
+        assert wait_exit(fork_running(child)) == 0
         with sf.start_span("after the fork"):
             pass
     assert sf.flush(5)
