@@ -557,6 +557,7 @@ def _decide(
     options = client.options
     sampler = options.traces_sampler
     if sampler is not None:
+
         def inherit_or_sample_with(fallback: float) -> float:
             if parent_rate is not None:
                 return parent_rate

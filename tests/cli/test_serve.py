@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import urllib3
 
 from sentry_feedback._cli import _serve, build_parser, main
 from sentry_feedback.api import FeedbackApi
@@ -260,3 +261,72 @@ def test_serve_in_process_errors(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["serve", "--port", "0", "--database", str(tmp_path / "no" / "db.sqlite3")]) == 1
     err = capsys.readouterr().err
     assert err.count("error: ") == 2
+
+
+def test_arrival_lines_cut_messages_at_80_columns_and_summaries_at_160(capsys: pytest.CaptureFixture[str]) -> None:
+    _serve.on_arrival(Arrival(0.0, "web", "feedback", "a" * 32, "x" * 200))
+    _serve.on_arrival(Arrival(0.0, "web", "transaction", "b" * 32, "y" * 150))
+    _serve.on_arrival(Arrival(0.0, "web", "transaction", "c" * 32, "w" * 200))
+    _serve.on_arrival(Arrival(0.0, "web", "sessions", None, "z\x1b[31m"))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(f"web          feedback    {'a' * 32}  {'x' * 79}\u2026")
+    assert lines[1].endswith(f"web          transaction {'b' * 32}  {'y' * 150}")
+    assert lines[2].endswith(f"web          transaction {'c' * 32}  {'w' * 159}\u2026")
+    # Without an id the column keeps its width, so that the messages line up.
+    assert lines[3].endswith(f"web          sessions    {'-':<32}  z\\x1b[31m")
+
+
+def test_serve_prints_a_line_for_each_transaction_and_session(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["serve", "--port", "0", "--database", ":memory:", "--project", "web"])
+    stop = threading.Event()
+    ready: queue.Queue[LocalReceiver] = queue.Queue()
+    arrived: queue.Queue[Arrival] = queue.Queue()
+    original = _serve.on_arrival
+
+    def on_arrival(arrival: Arrival) -> None:
+        original(arrival)
+        arrived.put(arrival)
+
+    trace = {"trace_id": "771a43a4192642f0b136d5159a501700", "span_id": "b0e6f15b45c36b12", "op": "http.server"}
+    spans = [{"span_id": f"{n:016x}", "start_timestamp": 10.0, "timestamp": 10.25} for n in (1, 2)]
+    transaction = {"type": "transaction", "transaction": "POST /checkout", "start_timestamp": 10.0,
+                   "timestamp": 10.5, "contexts": {"trace": trace}, "spans": spans}  # fmt: skip
+    update = {"sid": "a754cd5a-bcf7-4676-bac1-59f5a3398018", "started": "2024-05-01T12:00:00Z", "status": "exited",
+              "attrs": {"release": "shop@2.0.0"}}  # fmt: skip
+    counts = {"aggregates": [{"started": "2024-05-01T12:00:00Z", "exited": 3, "crashed": 1}],
+              "attrs": {"release": "shop@2.0.0"}}  # fmt: skip
+
+    def items(*pairs: tuple[str, dict[str, object]]) -> bytes:
+        lines = [json.dumps(line).encode() for kind, payload in pairs for line in ({"type": kind}, payload)]
+        return b"\n".join(lines) + b"\n"
+
+    envelopes = [
+        json.dumps({"event_id": "1" * 32}).encode() + b"\n" + items(("transaction", transaction)),
+        b"{}\n" + items(("session", update), ("sessions", counts)),
+    ]
+
+    codes: list[int] = []
+    thread = threading.Thread(
+        target=lambda: codes.append(_serve.cmd_serve(args, stop=stop, on_ready=ready.put)), daemon=True
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_serve, "on_arrival", on_arrival)
+        thread.start()
+        receiver = ready.get(timeout=TIMEOUT)
+        for body in envelopes:
+            response = urllib3.request(
+                "POST", receiver.envelope_url, body=body, headers={"X-Sentry-Auth": "Sentry sentry_key=public"}
+            )
+            assert response.status == 200, response.data
+        kinds = [arrived.get(timeout=TIMEOUT).kind for _ in range(3)]
+        stop.set()
+        thread.join(TIMEOUT)
+    assert codes == [0]
+    assert kinds == ["transaction", "session", "sessions"]
+    lines = capsys.readouterr().out.splitlines()
+    arrivals = lines[lines.index("Ctrl-C stops the server. Arrivals:") + 1 :]
+    assert [line[8:] for line in arrivals] == [
+        f"  web          transaction {'1' * 32}  POST /checkout (http.server): 500.0 ms, 2 spans, trace 771a43a4",
+        f"  web          session     {'-':<32}  exited, release shop@2.0.0, sid a754cd5a",
+        f"  web          sessions    {'-':<32}  release shop@2.0.0: 4 sessions (3 exited, 1 crashed)",
+    ]

@@ -12,7 +12,15 @@ import pytest
 import urllib3
 
 import sentry_feedback
-from sentry_feedback.server import ApiToken, LocalReceiver, Project, ServerConfig, SessionTotals, _trace
+from sentry_feedback.server import (
+    ApiToken,
+    Arrival,
+    LocalReceiver,
+    Project,
+    ServerConfig,
+    SessionTotals,
+    _trace,
+)
 
 TRACE_ID = "771a43a4192642f0b136d5159a501700"
 ROOT_SPAN = "b0e6f15b45c36b12"
@@ -226,6 +234,59 @@ def test_a_feedback_and_a_transaction_still_may_not_share_an_envelope(
     response = post(http, server, body)
     assert (response.status, detail(response)) == (400, "envelope has a feedback item together with a transaction item")
     assert server.store.list_transactions() == [] and server.store.list_feedback() == []
+
+
+def test_arrivals_summarize_transactions_sessions_and_aggregates(http: urllib3.PoolManager) -> None:
+    arrivals: list[Arrival] = []
+    update = {
+        "sid": "A754CD5A-BCF7-4676-BAC1-59F5A3398018",
+        "started": "2024-05-01T12:00:00Z",
+        "status": "errored",
+        "errors": 2,
+        "attrs": {"release": "shop@2.0.0"},
+    }
+    buckets = [
+        {"started": "2024-05-01T12:00:00Z", "exited": 5, "errored": 1},
+        {"started": "2024-05-01T12:01:00Z", "exited": 2, "crashed": 1},
+    ]
+    with LocalReceiver(config=CONFIG, on_arrival=arrivals.append) as server:
+        assert post(http, server, envelope(item("transaction", checkout()), event_id="1" * 32)).status == 200
+        unnamed = transaction("", T0, T0 + 2000)
+        del unnamed["transaction"], unnamed["contexts"]["trace"]["op"], unnamed["spans"]
+        assert post(http, server, envelope(item("transaction", unnamed), event_id="2" * 32), "2").status == 200
+        counts = {"aggregates": buckets, "attrs": {"release": "shop@2.0.0"}}
+        body = envelope(item("session", update), item("session", {**update, "sid": "s2", "status": "ok", "errors": 0}))
+        assert post(http, server, body).status == 200
+        assert post(http, server, envelope(item("sessions", counts))).status == 200
+        # Refused items are not arrivals.
+        assert post(http, server, envelope(item("transaction", _bad_transaction()))).status == 400
+    assert [(a.project, a.kind, a.event_id, a.message) for a in arrivals] == [
+        ("web", "transaction", "1" * 32, "POST /checkout (http.server): 500.0 ms, 2 spans, trace 771a43a4"),
+        ("api", "transaction", "2" * 32, "(no name): 2000 s, 0 spans, trace 771a43a4"),
+        ("web", "session", None, "errored, 2 errors, release shop@2.0.0, sid a754cd5a"),
+        ("web", "session", None, "ok, release shop@2.0.0, sid s2"),
+        ("web", "sessions", None, "release shop@2.0.0: 9 sessions (7 exited, 1 errored, 1 crashed)"),
+    ]
+
+
+def test_arrival_summaries_are_bounded(http: urllib3.PoolManager) -> None:
+    arrivals: list[Arrival] = []
+    trace = {"trace_id": TRACE_ID, "span_id": ROOT_SPAN, "op": "o" * 500}
+    endless = transaction("n" * 10_000, -1e300, 1e300, contexts={"trace": trace})
+    long_release = {"release": "r" * 200}
+    with LocalReceiver(config=CONFIG, on_arrival=arrivals.append) as server:
+        body = envelope(
+            item("transaction", endless),
+            item("session", {"sid": "s" * 128, "started": 0, "status": "crashed", "attrs": long_release}),
+            item("sessions", {"aggregates": [{"started": 0}], "attrs": long_release}),
+        )
+        assert post(http, server, body).status == 200
+    cut = "r" * 39 + "\u2026"
+    assert [a.message for a in arrivals] == [
+        f"{'n' * 39}\u2026 ({'o' * 23}\u2026): 2e+300 s, 0 spans, trace 771a43a4",
+        f"crashed, release {cut}, sid ssssssss",
+        f"release {cut}: 0 sessions",
+    ]
 
 
 # -- the REST API ------------------------------------------------------------------------------------------------

@@ -241,7 +241,7 @@ def test_unknown_items_are_kept_in_envelopes_only(store: FeedbackStore) -> None:
         (EnvelopeItem({"type": "attachment"}, b"data"), "attachment item has no filename"),
         (
             EnvelopeItem.from_json("client_report", {"discarded_events": [{"reason": "x", "category": "y"}]}),
-            "invalid quantity None",
+            "quantity must be an integer from 0 to 9007199254740991, not null",
         ),
     ],
 )

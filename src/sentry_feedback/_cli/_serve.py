@@ -27,6 +27,8 @@ __all__ = ["DEFAULT_PORT", "cmd_serve"]
 DEFAULT_PORT = 8970
 
 _print_lock = threading.Lock()
+#: The kinds of arrival whose message is a summary made by the server, not a message someone wrote.
+_SUMMARIZED = frozenset({"transaction", "session", "sessions"})
 
 
 def _say(text: str) -> None:
@@ -35,10 +37,16 @@ def _say(text: str) -> None:
 
 
 def on_arrival(arrival: Arrival) -> None:
-    """Print one line for a stored feedback or event: time, project, kind, id and a message excerpt."""
+    """Print one line for a stored feedback, event, transaction or session: time, project, kind, id, message.
+
+    The message of a feedback or an event is cut at 80 columns; the summary of a transaction or a session
+    (bounded by the server) at 160, so that its last part (a trace id) stays.
+    """
     when = time.strftime("%H:%M:%S", time.localtime(arrival.received_at))
-    text = excerpt(arrival.message, 80) if arrival.message else "(no message)"
-    _say(f"{when}  {clean(arrival.project):<12} {clean(arrival.kind):<11} {clean(arrival.event_id or '-')}  {text}")
+    width = 160 if arrival.kind in _SUMMARIZED else 80
+    text = excerpt(arrival.message, width) if arrival.message else "(no message)"
+    event_id = clean(arrival.event_id or "-")
+    _say(f"{when}  {clean(arrival.project):<12} {clean(arrival.kind):<11} {event_id:<32}  {text}")
 
 
 def _load_config(path: str) -> ServerConfig:

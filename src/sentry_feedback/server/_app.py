@@ -43,9 +43,13 @@ StartResponse = Callable[..., Any]
 
 @dataclass(frozen=True)
 class Arrival:
-    """Something the server stored: a feedback or an event, for a one-line log (``serve`` prints these).
+    """Something the server stored, for a one-line log (``serve`` prints these).
 
-    ``kind`` is ``feedback``, ``user_report`` or the event's type (``error``, ``default``, ...).
+    ``kind`` is ``feedback``, ``user_report`` or the event's type (``error``, ``default``, ...) with the
+    feedback's or the event's ``message``; or ``transaction``, ``session`` (an update of one session) or
+    ``sessions`` (session aggregates), whose ``message`` is a summary: a transaction's name, op, duration,
+    span count and trace id (the first 8 digits); a session's status, errors, release and sid; an
+    aggregate's release and counts. Session updates and aggregates have no ``event_id``.
     """
 
     received_at: float

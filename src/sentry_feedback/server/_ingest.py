@@ -9,6 +9,7 @@ input is a 400 whose ``detail`` says why.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 import time
@@ -23,7 +24,7 @@ from ..exceptions import EnvelopeParseError
 from ._app import Arrival
 from ._config import Project
 from ._http import Answer, Headers, Reject
-from ._rows import event_message
+from ._rows import event_message, normalize_id, time_span, valid_trace_id
 
 if TYPE_CHECKING:
     from ._app import FeedbackApp, Request
@@ -156,7 +157,8 @@ def _envelope_request(
         except Exception as exc:  # a storage failure must answer, not kill the connection
             logger.debug("storing an envelope failed", exc_info=True)
             return body, envelope, Answer.error(500, f"could not store the envelope: {exc}")
-        app.arrived(_arrivals(project.slug, envelope))
+        if app.on_arrival is not None:
+            app.arrived(_arrivals(project.slug, envelope))
         if canned is not None:
             if canned.body or canned.status == 204:
                 return body, envelope, canned
@@ -214,10 +216,15 @@ def _decode(app: FeedbackApp, request: Request, raw: bytes) -> bytes:
 
 
 def _arrivals(project: str, envelope: Envelope) -> list[Arrival]:
+    """An :class:`Arrival` for each feedback, event, transaction, session update and session aggregate item.
+
+    Called once the envelope is stored, so the items are valid; a summary that fails anyway is left out
+    (``message`` None) rather than failing the answer.
+    """
     now = time.time()
     arrivals = []
     for item in envelope.items:
-        if item.type not in ("event", "feedback", "user_report"):
+        if item.type not in ("event", "feedback", "user_report") and item.type not in _SUMMARIES:
             continue
         try:
             payload = item.get_json()
@@ -225,7 +232,17 @@ def _arrivals(project: str, envelope: Envelope) -> list[Arrival]:
             payload = None
         data: dict[str, Any] = payload if isinstance(payload, dict) else {}
         message: Any
-        if item.type == "feedback":
+        event_id = envelope.event_id or (data.get("event_id") if isinstance(data.get("event_id"), str) else None)
+        if item.type in _SUMMARIES:
+            kind = item.type
+            try:
+                message = _SUMMARIES[item.type](data)
+            except Exception:
+                logger.debug("summarizing a %s item failed", item.type, exc_info=True)
+                message = None
+            if item.type != "transaction":
+                event_id = None  # session updates and aggregates have no event id
+        elif item.type == "feedback":
             contexts = data.get("contexts")
             feedback = contexts.get("feedback") if isinstance(contexts, dict) else None
             message, kind = (feedback.get("message") if isinstance(feedback, dict) else None), "feedback"
@@ -235,9 +252,87 @@ def _arrivals(project: str, envelope: Envelope) -> list[Arrival]:
             message = event_message(data)
             event_type = data.get("type")
             kind = event_type if isinstance(event_type, str) else "error" if data.get("exception") else "default"
-        event_id = envelope.event_id or (data.get("event_id") if isinstance(data.get("event_id"), str) else None)
         arrivals.append(Arrival(now, project, str(kind), event_id, message if isinstance(message, str) else None))
     return arrivals
+
+
+def _transaction_summary(data: dict[str, Any]) -> str:
+    """``name (op): duration, N spans, trace <first 8 digits>`` of a stored transaction."""
+    contexts = data.get("contexts")
+    trace = contexts.get("trace") if isinstance(contexts, dict) else None
+    trace = trace if isinstance(trace, dict) else {}
+    name, op = data.get("transaction"), trace.get("op")
+    start, end = time_span("transaction", data)
+    spans = data.get("spans")
+    parts = [
+        _duration(end - start),
+        _plural(len(spans) if isinstance(spans, list) else 0, "span"),
+        f"trace {(valid_trace_id(trace.get('trace_id')) or '?')[:8]}",
+    ]
+    title = _clip(name, _MAX_NAME) if isinstance(name, str) and name.strip() else "(no name)"
+    if isinstance(op, str) and op.strip():
+        title += f" ({_clip(op, _MAX_OP)})"
+    return f"{title}: {', '.join(parts)}"
+
+
+def _session_summary(data: dict[str, Any]) -> str:
+    """``status[, N errors], release R, sid <first 8 characters>`` of a stored session update."""
+    parts = [str(data.get("status", "ok"))]
+    errors = data.get("errors", 0)
+    if isinstance(errors, int) and errors > 0:
+        parts.append(_plural(errors, "error"))
+    parts.append(f"release {_release(data)}")
+    sid = data.get("sid")
+    if isinstance(sid, str):
+        parts.append(f"sid {(normalize_id(sid.strip()) or '')[:8]}")
+    return ", ".join(parts)
+
+
+def _aggregates_summary(data: dict[str, Any]) -> str:
+    """``release R: N sessions (a exited, b errored, ...)`` of a stored ``sessions`` item, its buckets summed."""
+    counts = dict.fromkeys(("exited", "errored", "crashed", "abnormal"), 0)
+    aggregates = data.get("aggregates")
+    for entry in aggregates if isinstance(aggregates, list) else ():
+        for name in counts:
+            value = entry.get(name, 0) if isinstance(entry, dict) else 0
+            counts[name] += value if isinstance(value, int) else 0
+    shown = ", ".join(f"{count} {name}" for name, count in counts.items() if count)
+    total = _plural(sum(counts.values()), "session")
+    return f"release {_release(data)}: {total}" + (f" ({shown})" if shown else "")
+
+
+_SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "transaction": _transaction_summary,
+    "session": _session_summary,
+    "sessions": _aggregates_summary,
+}
+#: Arrival summaries cut a transaction's name, its op and a release at these many characters.
+_MAX_NAME = 40
+_MAX_OP = 24
+_MAX_RELEASE = 40
+
+
+def _release(data: dict[str, Any]) -> str:
+    attrs = data.get("attrs")
+    release = attrs.get("release") if isinstance(attrs, dict) else None
+    return _clip(release, _MAX_RELEASE) if isinstance(release, str) else "?"
+
+
+def _duration(seconds: float) -> str:
+    """Milliseconds to a tenth (seconds, 4 digits, past 1000 s); ``? ms`` for no finite number."""
+    milliseconds = seconds * 1000
+    if not math.isfinite(milliseconds):
+        return "? ms"
+    return f"{milliseconds:.1f} ms" if milliseconds < 1e6 else f"{seconds:.4g} s"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _clip(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 class _TooLarge(Exception):

@@ -81,7 +81,8 @@ class LocalReceiver:
     the tokens of ``config``; without any, one is made at the first start and kept in the
     database (:attr:`api_token`). ``org`` and ``project_slug`` name the organization and
     the project of the URLs; ``config`` (a :class:`ServerConfig`) can name several projects.
-    ``on_arrival`` is called with an :class:`Arrival` for each feedback and event stored.
+    ``on_arrival`` is called with an :class:`Arrival` for each feedback, event, transaction, session
+    update and session aggregate stored.
     At most ``max_connections`` connections are served at once (a thread each); more wait
     to be accepted.
 

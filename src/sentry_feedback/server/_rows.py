@@ -21,6 +21,7 @@ from ..exceptions import EnvelopeParseError
 
 __all__ = [
     "MAX_COUNT",
+    "MAX_DISCARDED_EVENTS",
     "MAX_SESSION_AGGREGATES",
     "MAX_SPANS",
     "SESSION_STATUSES",
@@ -29,6 +30,7 @@ __all__ = [
     "event_message",
     "normalize_id",
     "prepare",
+    "time_span",
     "transaction_spans",
     "valid_span_id",
     "valid_trace_id",
@@ -43,7 +45,8 @@ _SPAN_ID = re.compile(r"[0-9a-f]{16}")
 MAX_SPANS = 10_000
 #: The most entries one ``sessions`` item's ``aggregates`` may hold; more is refused.
 MAX_SESSION_AGGREGATES = 10_000
-#: The largest count a session or an aggregate may give (JavaScript's largest safe integer); more is refused.
+#: The largest count a session, an aggregate or a client report may give (JavaScript's largest safe integer);
+#: more is refused.
 MAX_COUNT = 2**53 - 1
 #: The statuses of a session update (Sentry's release health).
 SESSION_STATUSES = ("ok", "exited", "errored", "crashed", "abnormal")
@@ -52,6 +55,10 @@ _AGGREGATE_COUNTS = ("exited", "errored", "abnormal", "crashed")
 _MAX_RELEASE = 200
 _MAX_ENVIRONMENT = 64
 _MAX_SID = 128
+#: The most entries one ``client_report`` item's ``discarded_events`` may hold; more is refused.
+MAX_DISCARDED_EVENTS = 10_000
+#: The longest ``reason`` or ``category`` of a client report entry (Relay drops longer reasons).
+_MAX_REPORT_TEXT = 200
 
 
 @dataclass
@@ -189,19 +196,28 @@ def _feedback_from_user_report(payload: dict[str, Any], received_at: float) -> d
 
 
 def _client_report_entries(payload: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    """The rows of a ``client_report`` item (one per ``discarded_events`` entry); EnvelopeParseError for an
+    invalid one: a ``quantity`` must be a count (:func:`_count`), ``reason`` and ``category`` short text."""
     timestamp = _parse_timestamp(payload.get("timestamp"))
     discarded = payload.get("discarded_events", [])
     if not isinstance(discarded, list):
         raise EnvelopeParseError("client_report discarded_events must be a list")
+    if len(discarded) > MAX_DISCARDED_EVENTS:
+        raise EnvelopeParseError(
+            f"client_report has {len(discarded)} discarded_events; at most {MAX_DISCARDED_EVENTS} are allowed"
+        )
     entries = []
     for index, entry in enumerate(discarded):
+        where = f"client_report discarded_events[{index}]"
         if not isinstance(entry, dict):
-            raise EnvelopeParseError(f"client_report discarded_events[{index}] must be an object")
-        reason, category, quantity = entry.get("reason"), entry.get("category"), entry.get("quantity")
+            raise EnvelopeParseError(f"{where} must be an object")
+        reason, category = entry.get("reason"), entry.get("category")
         if not isinstance(reason, str) or not isinstance(category, str):
-            raise EnvelopeParseError(f"client_report discarded_events[{index}] needs string reason and category")
-        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
-            raise EnvelopeParseError(f"client_report discarded_events[{index}] has an invalid quantity {quantity!r}")
+            raise EnvelopeParseError(f"{where} needs string reason and category")
+        for name, text in (("reason", reason), ("category", category)):
+            if len(text) > _MAX_REPORT_TEXT:
+                raise EnvelopeParseError(f"{where} {name} is longer than {_MAX_REPORT_TEXT} characters")
+        quantity = _count(f"{where} quantity", entry.get("quantity"))
         entries.append({"timestamp": timestamp, "reason": reason, "category": category, "quantity": quantity})
     return entries
 
@@ -216,7 +232,7 @@ def _transaction_fields(payload: dict[str, Any]) -> dict[str, Any]:
     event_type = payload.get("type", "transaction")
     if event_type != "transaction":
         raise EnvelopeParseError(f"transaction item has type {_shown(event_type)}, not 'transaction'")
-    start, end = _time_span("transaction", payload)
+    start, end = time_span("transaction", payload)
     trace = _dict(payload.get("contexts")).get("trace")
     if not isinstance(trace, dict):
         raise EnvelopeParseError("transaction item has no contexts.trace object")
@@ -271,7 +287,7 @@ def transaction_spans(payload: dict[str, Any], trace_id: str) -> list[dict[str, 
         parent = span.get("parent_span_id")
         if parent is not None and valid_span_id(parent) is None:
             raise EnvelopeParseError(f"{where} has an invalid parent_span_id")
-        start, end = _time_span(where, span)
+        start, end = time_span(where, span)
         data = span.get("data")
         found.append(
             {
@@ -289,7 +305,9 @@ def transaction_spans(payload: dict[str, Any], trace_id: str) -> list[dict[str, 
     return found
 
 
-def _time_span(where: str, payload: Mapping[str, Any]) -> tuple[float, float]:
+def time_span(where: str, payload: Mapping[str, Any]) -> tuple[float, float]:
+    """``start_timestamp`` and ``timestamp`` of ``payload`` (Unix seconds); EnvelopeParseError naming ``where``
+    when either is missing or invalid, or the end comes before the start."""
     start = _parse_timestamp(payload.get("start_timestamp"))
     end = _parse_timestamp(payload.get("timestamp"))
     if start is None:

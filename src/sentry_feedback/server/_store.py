@@ -485,8 +485,12 @@ class FeedbackStore:
         ]
 
     def client_report_totals(self, project_id: str | None = None) -> dict[tuple[str, str], int]:
-        """Summed ``quantity`` of all client-report ``discarded_events`` by ``(reason, category)``."""
-        sql = "SELECT reason, category, SUM(quantity) FROM client_reports"
+        """Summed ``quantity`` of all client-report ``discarded_events`` by ``(reason, category)``.
+
+        The sums are taken as SQLite's ``TOTAL`` (a float, exact up to 2**53), which never overflows as
+        ``SUM`` of many large counts would.
+        """
+        sql = "SELECT reason, category, TOTAL(quantity) FROM client_reports"
         params: tuple[Any, ...] = ()
         if project_id is not None:
             sql += " WHERE project_id = ?"
