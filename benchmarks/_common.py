@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 HERE = Path(__file__).resolve().parent
 MESSAGE = "The pay button does nothing after I enter my card."
+#: The two sides of a comparison: sentry-feedback and sentry-sdk.
+OURS = "ours"
+SENTRY_SDK = "sentry_sdk"
 
 
 def percentiles(samples_ns: list[int]) -> tuple[float, float]:
@@ -113,3 +118,22 @@ def sink_stats(port: int) -> dict[str, int]:
     """Requests, body bytes and connections the sink has seen so far."""
     stats: dict[str, int] = json.loads(sink_get(port, "/_sink/stats"))
     return stats
+
+
+def run_measurement(kinds: Mapping[str, Callable[[dict[str, Any]], dict[str, Any]]], spec_json: str) -> NoReturn:
+    """Run one measurement in a measured process, print its JSON line and end at once.
+
+    ``spec_json`` names the measurement (``kind``, a key of ``kinds``) and its sizes. The
+    process ends with ``os._exit``, so neither SDK's exit hooks (flushing what is still
+    queued) run; a measurement that fails prints its traceback and ends with status 1.
+    """
+    spec = json.loads(spec_json)
+    try:
+        result = kinds[spec["kind"]](spec)
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+    os._exit(0)

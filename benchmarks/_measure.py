@@ -15,14 +15,11 @@ import resource
 import struct
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
-from _common import MESSAGE, percentiles, set_scope_data, sink_get, sink_stats
+from _common import MESSAGE, OURS, percentiles, run_measurement, set_scope_data, sink_get, sink_stats
 
-OURS = "ours"
-SENTRY_SDK = "sentry_sdk"
 #: Request headers replayed by the raw urllib3 loop (the others are the connection's business).
 REPLAYED_HEADERS = ("content-type", "content-encoding", "x-sentry-auth", "user-agent")
 
@@ -284,16 +281,7 @@ KINDS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 
 def main() -> None:
-    spec = json.loads(sys.argv[1])
-    try:
-        result = KINDS[spec["kind"]](spec)
-    except BaseException:
-        traceback.print_exc()
-        sys.stderr.flush()
-        os._exit(1)
-    sys.stdout.write(json.dumps(result) + "\n")
-    sys.stdout.flush()
-    os._exit(0)
+    run_measurement(KINDS, sys.argv[1])
 
 
 if __name__ == "__main__":

@@ -24,36 +24,20 @@ runs. Figures are printed, never asserted.
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import importlib.metadata
-import json
 import os
-import platform
-import re
-import shlex
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from _common import HERE, sink_process
+import _paired as paired
+from _common import HERE, OURS, SENTRY_SDK, sink_process
 
-OURS = "ours"
-SENTRY_SDK = "sentry_sdk"
-SIDES = (OURS, SENTRY_SDK)
-DISTRIBUTIONS = {OURS: "sentry-feedback", SENTRY_SDK: "sentry-sdk"}
-MODULES = {OURS: "sentry_feedback", SENTRY_SDK: "sentry_sdk"}
 MiB = 1024 * 1024
-START_MARK = "<!-- bench_compare:start -->"
-END_MARK = "<!-- bench_compare:end -->"
-TIMES = "\N{MULTIPLICATION SIGN}"
-EN_DASH = "\N{EN DASH}"
+MARKERS = paired.Markers("<!-- bench_compare:start -->", "<!-- bench_compare:end -->", keep_unmarked=False)
 
 INIT_CODE = """\
 import time
@@ -91,7 +75,8 @@ DEFAULT = Sizes(
     attachment=5 * MiB,
     pause=0.0001,
 )
-QUICK = Sizes(
+QUICK = replace(
+    DEFAULT,
     repeat=1,
     caller_n=300,
     caller_warmup=50,
@@ -100,7 +85,6 @@ QUICK = Sizes(
     throughput_n=60,
     throughput_batch=30,
     attachment=1 * MiB,
-    pause=0.0001,
 )
 
 
@@ -121,7 +105,7 @@ ROWS = [
         "p99_http",
         "caller-thread p99 per capture, while the worker delivers over HTTP to a receiver in another process",
         "us",
-        f"≤ 0.1{TIMES} sentry-sdk",
+        f"≤ 0.1{paired.TIMES} sentry-sdk",
         lambda ratio, ours: ratio is not None and ratio <= 0.1,
     ),
     Row("1", "median_http", "caller-thread median per capture, while the worker delivers over HTTP", "us", "—", None),
@@ -130,7 +114,7 @@ ROWS = [
         "p99_discard",
         "caller-thread p99 per capture, transport that accepts and discards envelopes",
         "us",
-        f"≤ 0.1{TIMES} sentry-sdk",
+        f"≤ 0.1{paired.TIMES} sentry-sdk",
         lambda ratio, ours: ratio is not None and ratio <= 0.1,
     ),
     Row("2", "median_discard", "caller-thread median per capture, transport that discards", "us", "—", None),
@@ -139,7 +123,7 @@ ROWS = [
         "import",
         "`import`, wall time minus a bare interpreter",
         "ms",
-        f"≤ 0.2{TIMES} sentry-sdk",
+        f"≤ 0.2{paired.TIMES} sentry-sdk",
         lambda ratio, ours: ratio is not None and ratio <= 0.2,
     ),
     Row(
@@ -147,7 +131,7 @@ ROWS = [
         "import_init",
         "`import` + `init(dsn)` on the caller's thread",
         "ms",
-        f"≤ 0.2{TIMES} sentry-sdk",
+        f"≤ 0.2{paired.TIMES} sentry-sdk",
         lambda ratio, ours: ratio is not None and ratio <= 0.2,
     ),
     Row(
@@ -155,7 +139,7 @@ ROWS = [
         "throughput",
         "sustained delivery over 1 keep-alive connection, fraction of the raw urllib3 ceiling",
         "ceiling",
-        f"≥ 0.9{TIMES} of the raw ceiling",
+        f"≥ 0.9{paired.TIMES} of the raw ceiling",
         lambda ratio, ours: ours >= 0.9,
     ),
     Row(
@@ -163,7 +147,7 @@ ROWS = [
         "rss_bytes",
         "peak RSS increase for one {attachment} attachment given as bytes",
         "payload",
-        f"≤ 1.1{TIMES} payload",
+        f"≤ 1.1{paired.TIMES} payload",
         lambda ratio, ours: ours <= 1.1,
     ),
     Row(
@@ -171,7 +155,7 @@ ROWS = [
         "rss_path",
         "same, attachment given as a path",
         "payload",
-        f"≤ 0.1{TIMES} payload",
+        f"≤ 0.1{paired.TIMES} payload",
         lambda ratio, ours: ours <= 0.1,
     ),
     Row(
@@ -184,60 +168,12 @@ ROWS = [
     ),
 ]
 
-#: One repetition's figures: row key -> side -> value.
-Figures = dict[str, dict[str, float]]
 
-
-class Runner:
-    """Starts the measured processes: ``python -S`` over an import path holding only the SDKs and their dependencies."""
+class CompareRunner(paired.Runner):
+    """The runner of ``_measure.py``, which also times bare interpreters and ``import`` + ``init``."""
 
     def __init__(self, workdir: Path, port: int, verbose: bool) -> None:
-        self.workdir = workdir
-        self.port = port
-        self.verbose = verbose
-        self.python = sys.executable
-        self.path_dir = workdir / "path"
-        self.path_dir.mkdir()
-        self.linked = link_distributions(self.path_dir, [DISTRIBUTIONS[side] for side in SIDES])
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("SENTRY_", "PYTHON")) or k in ("PYTHONHASHSEED", "PYTHONUNBUFFERED")
-        }
-        self.env["PYTHONPATH"] = str(self.path_dir)
-        self.notes: dict[str, list[str]] = {}
-
-    def compile_bytecode(self) -> None:
-        """Compile every linked package to bytecode (``PYTHONDONTWRITEBYTECODE`` would forbid it on import)."""
-        targets = [str(p.resolve()) for p in self.linked if not p.name.endswith((".dist-info", ".egg-info"))]
-        subprocess.run(
-            [self.python, "-m", "compileall", "-q", *targets], env=self.env, check=True, stdout=subprocess.DEVNULL
-        )
-
-    def run(self, args: list[str], what: str, attempts: int = 2) -> tuple[subprocess.CompletedProcess[str], float]:
-        """Run a measured process and time it; a failed one is tried again once (the package may be mid-edit)."""
-        for attempt in range(attempts):
-            start = time.perf_counter()
-            result = subprocess.run(
-                [self.python, "-S", *args], env=self.env, capture_output=True, text=True, timeout=600
-            )
-            elapsed = time.perf_counter() - start
-            if result.returncode == 0:
-                return result, elapsed
-            message = f"{what} failed:\n{result.stderr}"
-            if attempt + 1 == attempts:
-                raise RuntimeError(message)
-            print(f"{message}\ntrying again in 5 s", file=sys.stderr)
-            time.sleep(5)
-        raise AssertionError("unreachable")
-
-    def measure(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """One measurement of ``_measure.py`` in a new process."""
-        result, _ = self.run([str(HERE / "_measure.py"), json.dumps(spec)], f"{spec['kind']} ({spec['side']})")
-        data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-        if self.verbose:
-            print(f"    {spec['kind']:<10} {spec['side']:<10} {data}", file=sys.stderr)
-        return data
+        super().__init__(workdir, port, verbose, [str(HERE / "_measure.py")])
 
     def wall(self, code: str) -> float:
         """Wall time of ``python -S -c code``, from the start of the process to its end."""
@@ -245,86 +181,18 @@ class Runner:
 
     def init_time(self, side: str) -> float:
         """Seconds ``import`` + ``init(dsn)`` took inside a new interpreter."""
-        code = INIT_CODE.format(module=MODULES[side], dsn=f"http://public@127.0.0.1:{self.port}/1")
+        code = INIT_CODE.format(module=paired.MODULES[side], dsn=f"http://public@127.0.0.1:{self.port}/1")
         return float(self.run(["-c", code], f"import and init ({side})")[0].stdout)
 
 
-def link_distributions(target: Path, names: Iterable[str]) -> list[Path]:
-    """Link the top-level packages and metadata of ``names`` and their dependencies into ``target``."""
-    linked: list[Path] = []
-    seen: set[str] = set()
-    pending = [normalize(name) for name in names]
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            dist = importlib.metadata.distribution(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        for requirement in dist.requires or []:
-            if needed(requirement):
-                pending.append(normalize(re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0]))
-        for source in top_level_paths(dist):
-            link = target / source.name
-            if not link.exists():
-                link.symlink_to(source, target_is_directory=source.is_dir())
-                linked.append(link)
-    return linked
-
-
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def needed(requirement: str) -> bool:
-    """Whether a ``Requires-Dist`` applies here (never for an extra)."""
-    if ";" not in requirement:
-        return True
-    marker = requirement.split(";", 1)[1]
-    if "extra" in marker:
-        return False
-    try:
-        from packaging.markers import Marker
-    except ImportError:
-        return True
-    return Marker(marker).evaluate()
-
-
-def top_level_paths(dist: importlib.metadata.Distribution) -> list[Path]:
-    """The package directories, modules and metadata directory a distribution installed."""
-    tops: set[str] = set()
-    for file in dist.files or []:
-        parts = file.parts
-        if not parts or parts[0] in ("..", "__pycache__") or parts[0].endswith(".pth"):
-            continue
-        tops.add(parts[0])
-    paths = [Path(str(dist.locate_file(top))) for top in sorted(tops)]
-    paths = [p for p in paths if p.exists()]
-    if not any(not p.name.endswith(".dist-info") for p in paths):  # an editable install: find the package
-        import importlib.util
-
-        spec = importlib.util.find_spec(dist.metadata["Name"].replace("-", "_"))
-        if spec is not None and spec.submodule_search_locations:
-            paths.append(Path(next(iter(spec.submodule_search_locations))))
-        elif spec is not None and spec.origin:
-            paths.append(Path(spec.origin))
-    return paths
-
-
-def ordered(repetition: int) -> tuple[str, str]:
-    return SIDES if repetition % 2 == 0 else (SIDES[1], SIDES[0])
-
-
-def run_repetition(runner: Runner, sizes: Sizes, repetition: int, attachment_path: str) -> Figures:
-    figures: Figures = {row.key: {} for row in ROWS}
+def run_repetition(runner: CompareRunner, sizes: Sizes, repetition: int, attachment_path: str) -> paired.Figures:
+    figures: paired.Figures = {row.key: {} for row in ROWS}
     port = runner.port
-    sides = ordered(repetition)
+    sides = paired.ordered(repetition)
 
     # 3. import: wall time of fresh interpreters, interleaved, minus the bare one's.
     walls: dict[str, list[float]] = {"bare": [], OURS: [], SENTRY_SDK: []}
-    codes = {"bare": "pass", OURS: f"import {MODULES[OURS]}", SENTRY_SDK: f"import {MODULES[SENTRY_SDK]}"}
+    codes = {"bare": "pass", OURS: f"import {paired.MODULES[OURS]}", SENTRY_SDK: f"import {paired.MODULES[SENTRY_SDK]}"}
     order = ["bare", *sides]
     for i in range(sizes.import_runs):
         for key in order[i % 3 :] + order[: i % 3]:
@@ -414,102 +282,39 @@ def fmt(value: float | None, unit: str) -> str:
     if unit == "ms":
         return f"{value:.1f} ms"
     if unit == "ceiling":
-        return f"{value:.2f}{TIMES} ceiling"
-    return f"{value:.2f}{TIMES} payload"
+        return f"{value:.2f}{paired.TIMES} ceiling"
+    return f"{value:.2f}{paired.TIMES} payload"
 
 
-def summarize(reps: list[Figures], sizes: Sizes) -> list[dict[str, Any]]:
+def summarize(reps: list[paired.Figures], sizes: Sizes) -> list[dict[str, Any]]:
     summary = []
     attachment = f"{sizes.attachment / MiB:g} MiB"
     for row in ROWS:
-        ours = [rep[row.key][OURS] for rep in reps]
-        sdk = [rep[row.key][SENTRY_SDK] for rep in reps if SENTRY_SDK in rep[row.key]]
-        ratios = [rep[row.key][OURS] / rep[row.key][SENTRY_SDK] for rep in reps if rep[row.key].get(SENTRY_SDK)]
-        entry: dict[str, Any] = {
-            "key": row.key,
-            "title": row.title.format(attachment=attachment),
-            "ours": statistics.median(ours),
-            "ours_all": ours,
-            "sentry_sdk": statistics.median(sdk) if sdk else None,
-            "sentry_sdk_all": sdk,
-            "ratio": statistics.median(ratios) if ratios else None,
-            "ratios": ratios,
-            "goal": row.goal,
-        }
+        entry = paired.summary_entry(row.key, row.title.format(attachment=attachment), reps)
+        entry["goal"] = row.goal
         entry["met"] = row.met(entry["ratio"], entry["ours"]) if row.met else None
         summary.append(entry)
     return summary
 
 
-def machine_info(sizes: Sizes) -> dict[str, Any]:
-    model = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        model = platform.processor()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    versions = {name: importlib.metadata.version(name) for name in ("sentry-feedback", "sentry-sdk", "urllib3")}
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": model or "unknown",
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": usable,
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "system": f"{platform.system()} {platform.release()}",
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "versions": versions,
-        "sizes": sizes.__dict__,
-    }
-
-
-def markdown(summary: list[dict[str, Any]], info: dict[str, Any], notes: dict[str, list[str]], command: str) -> str:
-    versions = info["versions"]
+def markdown(summary: list[dict[str, Any]], info: dict[str, Any], notes: paired.Notes, command: str) -> str:
+    sizes = info["sizes"]
     rows = {row.key: row for row in ROWS}
-    sdk = f"sentry-sdk {versions['sentry-sdk']}"
-    ratio_head = f"sentry-feedback / sentry-sdk: median (min{EN_DASH}max)"
-    lines = [
-        f"sentry-feedback {versions['sentry-feedback']} beside {sdk}, {info['sizes']['repeat']} repetition(s), "
-        f"{info['date']}: `{command}` (rows 1, 2 and 8: {info['sizes']['caller_n']} and "
-        f"{info['sizes']['cache_n']} captures, each after a {info['sizes']['pause'] * 1e6:g} µs sleep).",
-        "",
-        f"| # | metric | {sdk} | sentry-feedback | {ratio_head} | goal | met |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for entry in summary:
+
+    def cells(entry: dict[str, Any]) -> paired.Cells:
         row = rows[entry["key"]]
-        ratios = entry["ratios"]
-        ratio = f"{entry['ratio']:.2f}{TIMES} ({min(ratios):.2f}{EN_DASH}{max(ratios):.2f})" if ratios else "—"
         met = "—" if entry["met"] is None else ("met" if entry["met"] else "not met")
-        lines.append(
-            f"| {row.number} | {entry['title']} | {fmt(entry['sentry_sdk'], row.unit)} | "
-            f"{fmt(entry['ours'], row.unit)} | {ratio} | {entry['goal']} | {met} |"
-        )
-    reps = len(summary[0]["ours_all"])
-    lines += [
-        "",
-        "Each repetition, sentry-feedback / sentry-sdk:",
-        "",
-        "| # | " + " | ".join(f"repetition {i + 1}" for i in range(reps)) + " |",
-        "|---|" + "---|" * reps,
-    ]
-    for entry in summary:
-        row = rows[entry["key"]]
-        sdk_all = entry["sentry_sdk_all"] or [None] * reps
-        cells = [
-            fmt(ours, row.unit) if theirs is None else f"{fmt(ours, row.unit)} / {fmt(theirs, row.unit)}"
-            for ours, theirs in zip(entry["ours_all"], sdk_all, strict=True)
-        ]
-        lines.append(f"| {row.number} | " + " | ".join(cells) + " |")
+        return paired.Cells([row.number], [entry["goal"], met], [row.number], partial(fmt, unit=row.unit))
+
+    detail = (
+        f"rows 1, 2 and 8: {sizes['caller_n']} and {sizes['cache_n']} captures, "
+        f"each after a {sizes['pause'] * 1e6:g} µs sleep"
+    )
+    lines = paired.tables(summary, info, command, detail, paired.Cells(["#"], ["goal", "met"], ["#"]), cells)
 
     def joined(key: str, separator: str = ", ") -> str:
-        return separator.join(notes.get(key, [])) or "—"
+        return paired.joined(notes, key, separator)
 
-    load = info["load_average"]
-    load_text = f", load average {load[0]:.2f} at the start" if load else ""
     lines += [
         "",
         "Also seen in the same run (per repetition):",
@@ -521,92 +326,37 @@ def markdown(summary: list[dict[str, Any]], info: dict[str, Any], notes: dict[st
         f"- row 8, p99: {joined('cache_p99')}",
         f"- rows 6 and 7, peak RSS read from: {joined('rss_method')}",
         "",
-        f"Machine: {info['cpu']}, {info['cpu_count']} CPUs ({info['usable_cpus']} usable){load_text}; "
-        f"{info['system']}; {info['python']}; sentry-feedback {versions['sentry-feedback']}, {sdk}, "
-        f"urllib3 {versions['urllib3']}.",
+        paired.machine_line(info, also=["urllib3"]),
     ]
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(path: Path, table: str) -> None:
-    """Write the table between the markers of an existing page, or as the whole file."""
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        start = text.find(START_MARK)
-        end = text.find(END_MARK, start)
-        if 0 <= start < end:
-            path.write_text(
-                text[: start + len(START_MARK)] + "\n\n" + table + "\n" + text[end:],
-                encoding="utf-8",
-            )
-            return
-    path.write_text(table, encoding="utf-8")
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, help="repetitions (default 5; 1 with --quick)")
-    parser.add_argument("--quick", action="store_true", help="few iterations: a smoke test, not figures to quote")
-    parser.add_argument(
-        "--markdown",
-        type=Path,
-        metavar="PATH",
-        help=f"write the table to PATH (between {START_MARK} and {END_MARK} when PATH has them)",
-    )
-    parser.add_argument(
-        "--pause-us",
-        type=float,
-        help="sleep before each timed capture in rows 1, 2 and 8, in microseconds (default 100; 0: back to back)",
-    )
-    parser.add_argument("--json", type=Path, metavar="PATH", help="write every figure to PATH as JSON")
-    parser.add_argument("--verbose", action="store_true", help="print each measurement as it comes")
-    args = parser.parse_args()
-    sizes = QUICK if args.quick else DEFAULT
-    if args.repeat is not None:
-        sizes = Sizes(**{**sizes.__dict__, "repeat": max(1, args.repeat)})
-    if args.pause_us is not None:
-        sizes = Sizes(**{**sizes.__dict__, "pause": max(0.0, args.pause_us) / 1e6})
-    for name in DISTRIBUTIONS.values():
-        try:
-            importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            sys.exit(f"{name} is not installed (pip install sentry-sdk)")
-    command = shlex.join(["python", "benchmarks/bench_compare.py", *sys.argv[1:]])
-    info = machine_info(sizes)
-    started = time.perf_counter()
+    args = paired.options(
+        __doc__,
+        MARKERS,
+        pause_help="sleep before each timed capture in rows 1, 2 and 8, in microseconds (default 100; 0: back to back)",
+    ).parse_args()
+    run = paired.start(args, MARKERS, DEFAULT, QUICK, "bench_compare.py")
+    sizes = run.sizes
 
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp, sink_process() as port:
         workdir = Path(tmp)
-        runner = Runner(workdir, port, args.verbose)
+        runner = CompareRunner(workdir, port, args.verbose)
         runner.compile_bytecode()
         attachment_path = str(workdir / "screenshot.png")
         with open(attachment_path, "wb") as file:
             file.write(os.urandom(sizes.attachment))
         # Warm-up: every module either SDK loads is read (and, where no bytecode was cached
         # yet, compiled and cached) before anything is timed.
-        for side in SIDES:
+        for side in paired.SIDES:
             runner.init_time(side)
             runner.measure({"kind": "caller", "side": side, "port": port, "n": 50, "warmup": 10, "pause": 0})
-        reps = []
-        for repetition in range(sizes.repeat):
-            print(f"repetition {repetition + 1}/{sizes.repeat} ...", file=sys.stderr, flush=True)
-            rep_started = time.perf_counter()
-            reps.append(run_repetition(runner, sizes, repetition, attachment_path))
-            if args.verbose:
-                print(f"  ({time.perf_counter() - rep_started:.0f} s)", file=sys.stderr)
-        notes = runner.notes
-
-    summary = summarize(reps, sizes)
-    table = markdown(summary, info, notes, command)
-    print(table)
-    print(f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    if args.markdown:
-        write_markdown(args.markdown, table)
-    if args.json:
-        args.json.write_text(
-            json.dumps({"machine": info, "rows": summary, "repetitions": reps, "notes": notes}, indent=2),
-            encoding="utf-8",
+        reps = paired.repetitions(
+            sizes.repeat, lambda repetition: run_repetition(runner, sizes, repetition, attachment_path), args.verbose
         )
+
+    run.finish(summarize(reps, sizes), reps, runner.notes, markdown)
 
 
 if __name__ == "__main__":

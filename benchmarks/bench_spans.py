@@ -37,30 +37,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import importlib.metadata
-import json
-import os
-import shlex
-import statistics
-import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from _common import percentiles, set_scope_data
-from bench_compare import EN_DASH, TIMES, Runner, machine_info, ordered
+import _paired as paired
+from _common import OURS, percentiles, run_measurement, set_scope_data
 
-OURS = "ours"
-SENTRY_SDK = "sentry_sdk"
-SIDES = (OURS, SENTRY_SDK)
-DISTRIBUTIONS = {OURS: "sentry-feedback", SENTRY_SDK: "sentry-sdk"}
 SCRIPT = Path(__file__).resolve()
-START_MARK = "<!-- spans:start -->"
-END_MARK = "<!-- spans:end -->"
+MARKERS = paired.Markers("<!-- spans:start -->", "<!-- spans:end -->", keep_unmarked=True)
 DSN = "http://public@127.0.0.1:9/1"  # never contacted: the transports discard
 ROOT_NAME, ROOT_OP = "GET /checkout", "http.server"
 CHILD_NAME, CHILD_OP = "SELECT * FROM cart WHERE id = %s", "db.query"
@@ -88,16 +77,7 @@ DEFAULT = Sizes(
     children=5,
     pause=0.0001,
 )
-QUICK = Sizes(
-    repeat=1,
-    child_n=600,
-    child_warmup=100,
-    batch=100,
-    tx_n=60,
-    tx_warmup=10,
-    children=5,
-    pause=0.0001,
-)
+QUICK = replace(DEFAULT, repeat=1, child_n=600, child_warmup=100, batch=100, tx_n=60, tx_warmup=10)
 
 
 @dataclass(frozen=True)
@@ -121,10 +101,6 @@ ROWS = [
     Row("C", "off_top_p99", "tracing off, span with no span active: p99 per span", "us"),
     Row("C", "off_top_median", "tracing off, span with no span active: median per span", "us"),
 ]
-
-#: One repetition's figures: row key -> side -> value.
-Figures = dict[str, dict[str, float]]
-
 
 # -- the measured process ----------------------------------------------------------------------------
 
@@ -281,30 +257,7 @@ KINDS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 }
 
 
-def measure_main(spec_json: str) -> None:
-    """Run one measurement, print its JSON line and end at once (no exit hooks of either SDK)."""
-    spec = json.loads(spec_json)
-    try:
-        result = KINDS[spec["kind"]](spec)
-    except BaseException:
-        traceback.print_exc()
-        sys.stderr.flush()
-        os._exit(1)
-    sys.stdout.write(json.dumps(result) + "\n")
-    sys.stdout.flush()
-    os._exit(0)
-
-
 # -- the driver --------------------------------------------------------------------------------------
-
-
-def measure(runner: Runner, spec: dict[str, Any]) -> dict[str, Any]:
-    """One measurement of this script in a new process."""
-    result, _ = runner.run([str(SCRIPT), "--measure", json.dumps(spec)], f"{spec['kind']} ({spec['side']})")
-    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    if runner.verbose:
-        print(f"    {spec['kind']:<11} {spec['side']:<10} {data}", file=sys.stderr)
-    return data
 
 
 def specs(sizes: Sizes, side: str) -> list[dict[str, Any]]:
@@ -323,13 +276,13 @@ def specs(sizes: Sizes, side: str) -> list[dict[str, Any]]:
     ]
 
 
-def run_repetition(runner: Runner, sizes: Sizes, repetition: int) -> Figures:
-    figures: Figures = {row.key: {} for row in ROWS}
-    sides = ordered(repetition)
+def run_repetition(runner: paired.Runner, sizes: Sizes, repetition: int) -> paired.Figures:
+    figures: paired.Figures = {row.key: {} for row in ROWS}
+    sides = paired.ordered(repetition)
     for index in range(len(specs(sizes, OURS))):
         for side in sides:
             spec = specs(sizes, side)[index]
-            data = measure(runner, spec)
+            data = runner.measure(spec)
             if spec["kind"] == "child":
                 figures["child_p99"][side] = data["p99_us"]
                 figures["child_median"][side] = data["median_us"]
@@ -356,167 +309,56 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{value:.1f} µs" if value < 100 else f"{value:.0f} µs"
 
 
-def summarize(reps: list[Figures], sizes: Sizes) -> list[dict[str, Any]]:
-    summary = []
-    for row in ROWS:
-        ours = [rep[row.key][OURS] for rep in reps]
-        sdk = [rep[row.key][SENTRY_SDK] for rep in reps]
-        ratios = [rep[row.key][OURS] / rep[row.key][SENTRY_SDK] for rep in reps if rep[row.key][SENTRY_SDK]]
-        summary.append(
-            {
-                "key": row.key,
-                "title": row.title.format(children=sizes.children),
-                "ours": statistics.median(ours),
-                "ours_all": ours,
-                "sentry_sdk": statistics.median(sdk),
-                "sentry_sdk_all": sdk,
-                "ratio": statistics.median(ratios) if row.ratio and ratios else None,
-                "ratios": ratios if row.ratio else [],
-            }
-        )
-    return summary
+def summarize(reps: list[paired.Figures], sizes: Sizes) -> list[dict[str, Any]]:
+    return [paired.summary_entry(row.key, row.title.format(children=sizes.children), reps, row.ratio) for row in ROWS]
 
 
-def markdown(summary: list[dict[str, Any]], info: dict[str, Any], notes: dict[str, list[str]], command: str) -> str:
-    versions = info["versions"]
+def markdown(summary: list[dict[str, Any]], info: dict[str, Any], notes: paired.Notes, command: str) -> str:
     sizes = info["sizes"]
     rows = {row.key: row for row in ROWS}
-    sdk = f"sentry-sdk {versions['sentry-sdk']}"
-    lines = [
-        f"sentry-feedback {versions['sentry-feedback']} beside {sdk}, {sizes['repeat']} repetition(s), "
-        f"{info['date']}: `{command}` (A and C: {sizes['child_n']} spans, a new root every {sizes['batch']}; "
-        f"B: {sizes['tx_n']} transactions, each after a {sizes['pause'] * 1e6:g} µs sleep).",
-        "",
-        f"| case | metric | {sdk} | sentry-feedback | sentry-feedback / sentry-sdk: median (min{EN_DASH}max) |",
-        "|---|---|---|---|---|",
-    ]
-    for entry in summary:
-        row = rows[entry["key"]]
-        ratios = entry["ratios"]
-        ratio = f"{entry['ratio']:.2f}{TIMES} ({min(ratios):.2f}{EN_DASH}{max(ratios):.2f})" if ratios else "—"
-        lines.append(
-            f"| {row.case} | {entry['title']} | {fmt(entry['sentry_sdk'], row.unit)} | "
-            f"{fmt(entry['ours'], row.unit)} | {ratio} |"
-        )
-    reps = len(summary[0]["ours_all"])
-    lines += [
-        "",
-        "Each repetition, sentry-feedback / sentry-sdk:",
-        "",
-        "| case | metric | " + " | ".join(f"repetition {i + 1}" for i in range(reps)) + " |",
-        "|---|---|" + "---|" * reps,
-    ]
-    for entry in summary:
-        row = rows[entry["key"]]
-        cells = [
-            f"{fmt(ours, row.unit)} / {fmt(theirs, row.unit)}"
-            for ours, theirs in zip(entry["ours_all"], entry["sentry_sdk_all"], strict=True)
-        ]
-        lines.append(f"| {row.case} | {row.key} | " + " | ".join(cells) + " |")
 
-    def joined(key: str) -> str:
-        return ", ".join(notes.get(key, [])) or "—"
+    def cells(entry: dict[str, Any]) -> paired.Cells:
+        row = rows[entry["key"]]
+        return paired.Cells([row.case], [], [row.case, row.key], partial(fmt, unit=row.unit))
 
-    load = info["load_average"]
-    load_text = f", load average {load[0]:.2f} at the start" if load else ""
+    detail = (
+        f"A and C: {sizes['child_n']} spans, a new root every {sizes['batch']}; "
+        f"B: {sizes['tx_n']} transactions, each after a {sizes['pause'] * 1e6:g} µs sleep"
+    )
+    lines = paired.tables(summary, info, command, detail, paired.Cells(["case"], [], ["case", "metric"]), cells)
     lines += [
         "",
         f"B, transactions the transport had when the timed loop ended (per repetition): sentry-feedback "
-        f"{joined('delivered_ours')}; sentry-sdk {joined('delivered_sentry_sdk')}.",
+        f"{paired.joined(notes, 'delivered_ours')}; sentry-sdk {paired.joined(notes, 'delivered_sentry_sdk')}.",
         "",
-        f"Machine: {info['cpu']}, {info['cpu_count']} CPUs ({info['usable_cpus']} usable){load_text}; "
-        f"{info['system']}; {info['python']}; sentry-feedback {versions['sentry-feedback']}, {sdk}.",
+        paired.machine_line(info),
     ]
     return "\n".join(lines) + "\n"
 
 
-def markers(text: str) -> tuple[int, int] | None:
-    """Where the start and end markers are in ``text``, if both are, in that order."""
-    start = text.find(START_MARK)
-    end = text.find(END_MARK, start)
-    return (start, end) if 0 <= start < end else None
-
-
-def check_markdown_target(path: Path) -> None:
-    """Stop before measuring when ``--markdown`` names an existing page without the markers."""
-    if path.exists() and markers(path.read_text(encoding="utf-8")) is None:
-        sys.exit(f"{path} exists without {START_MARK} and {END_MARK}; not overwritten")
-
-
-def write_markdown(path: Path, table: str) -> None:
-    """Write the table between the markers of an existing page, or as the whole file of a new one."""
-    if not path.exists():
-        path.write_text(table, encoding="utf-8")
-        return
-    text = path.read_text(encoding="utf-8")
-    found = markers(text)
-    if found is None:
-        sys.exit(f"{path} exists without {START_MARK} and {END_MARK}; not overwritten")
-    start, end = found
-    path.write_text(text[: start + len(START_MARK)] + "\n\n" + table + "\n" + text[end:], encoding="utf-8")
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, help="repetitions (default 5; 1 with --quick)")
-    parser.add_argument("--quick", action="store_true", help="few iterations: a smoke test, not figures to quote")
-    parser.add_argument(
-        "--markdown",
-        type=Path,
-        metavar="PATH",
-        help=f"write the table into PATH, between {START_MARK} and {END_MARK} (a new file: the whole file)",
+    parser = paired.options(
+        __doc__,
+        MARKERS,
+        pause_help="sleep before each timed transaction of B, in microseconds (default 100; 0: back to back)",
     )
-    parser.add_argument(
-        "--pause-us",
-        type=float,
-        help="sleep before each timed transaction of B, in microseconds (default 100; 0: back to back)",
-    )
-    parser.add_argument("--json", type=Path, metavar="PATH", help="write every figure to PATH as JSON")
-    parser.add_argument("--verbose", action="store_true", help="print each measurement as it comes")
     parser.add_argument("--measure", metavar="SPEC", help=argparse.SUPPRESS)  # in a measured process
     args = parser.parse_args()
     if args.measure is not None:
-        measure_main(args.measure)
-    if args.markdown:
-        check_markdown_target(args.markdown)
-    sizes = QUICK if args.quick else DEFAULT
-    if args.repeat is not None:
-        sizes = Sizes(**{**sizes.__dict__, "repeat": max(1, args.repeat)})
-    if args.pause_us is not None:
-        sizes = Sizes(**{**sizes.__dict__, "pause": max(0.0, args.pause_us) / 1e6})
-    for name in DISTRIBUTIONS.values():
-        try:
-            importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            sys.exit(f"{name} is not installed (pip install sentry-sdk)")
-    command = shlex.join(["python", "benchmarks/bench_spans.py", *sys.argv[1:]])
-    info = machine_info(sizes)  # type: ignore[arg-type]  # reads only its fields' values
-    started = time.perf_counter()
+        run_measurement(KINDS, args.measure)
+    run = paired.start(args, MARKERS, DEFAULT, QUICK, "bench_spans.py")
+    sizes = run.sizes
 
     with tempfile.TemporaryDirectory(prefix="bench-spans-") as tmp:
-        runner = Runner(Path(tmp), 0, args.verbose)
+        runner = paired.Runner(Path(tmp), 0, args.verbose, [str(SCRIPT), "--measure"], kind_width=11)
         runner.compile_bytecode()
         # Warm-up: every module either SDK loads is read before anything is timed.
-        for side in SIDES:
+        for side in paired.SIDES:
             for spec in specs(QUICK, side):
-                measure(runner, {**spec, "n": 20, "warmup": 5, "batch": 10})
-        reps = []
-        for repetition in range(sizes.repeat):
-            print(f"repetition {repetition + 1}/{sizes.repeat} ...", file=sys.stderr, flush=True)
-            reps.append(run_repetition(runner, sizes, repetition))
-        notes = runner.notes
+                runner.measure({**spec, "n": 20, "warmup": 5, "batch": 10})
+        reps = paired.repetitions(sizes.repeat, lambda repetition: run_repetition(runner, sizes, repetition))
 
-    summary = summarize(reps, sizes)
-    table = markdown(summary, info, notes, command)
-    print(table)
-    print(f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    if args.markdown:
-        write_markdown(args.markdown, table)
-    if args.json:
-        args.json.write_text(
-            json.dumps({"machine": info, "rows": summary, "repetitions": reps, "notes": notes}, indent=2),
-            encoding="utf-8",
-        )
+    run.finish(summarize(reps, sizes), reps, runner.notes, markdown)
 
 
 if __name__ == "__main__":
