@@ -47,7 +47,7 @@ def test_application_mode_sends_the_process_session_at_close() -> None:
 
 
 def test_errors_count_and_an_unhandled_one_crashes_the_session() -> None:
-    transport = start(session_mode="application")
+    transport = start(session_mode="application", send_default_pii=True)
     sf.set_user({"id": "42", "ip_address": "192.0.2.1"})
     sf.capture_message("just info")  # not an error
     sf.capture_message("bad", "error")
@@ -206,7 +206,8 @@ def test_a_forked_child_sends_its_own_sessions_not_the_parents(
         session = sf.start_session()
         sf.capture_message("child error", "error")
         sf.end_session()
-        return 0 if session is not None and sf.flush(5) else 4
+        # Closing in the child (as its exit does) leaves the parent's session alone.
+        return 0 if session is not None and sf.close(5) else 4
 
     assert wait_exit(fork_running(child)) == 0
     sf.close(5)
@@ -221,4 +222,37 @@ def test_a_forked_child_sends_its_own_sessions_not_the_parents(
     assert len(sids) == 2
     child_updates = next(u for sid, u in sids.items() if sid != parent.sid)
     assert [u["status"] for u in child_updates] == ["exited"] and child_updates[0]["errors"] == 1
-    assert sids[parent.sid][-1]["status"] == "exited" and sids[parent.sid][-1]["errors"] == 1
+    assert [u["status"] for u in sids[parent.sid]] == ["exited"] and sids[parent.sid][-1]["errors"] == 1
+
+
+def test_a_new_init_sends_what_the_old_client_held() -> None:
+    first = start(session_mode="application")
+    old_session = sf.get_isolation_scope().session
+    assert old_session is not None
+    sf.capture_message("counted", "error")
+    second = start()  # request mode: no process session from this one
+    assert old_session.status == "exited"
+    assert first.wait_for(2, timeout=5)  # the error, then the session
+    sent = [i.get_json() for e in first.envelopes for i in e.items if i.type == "session"]
+    assert sent[-1]["sid"] == old_session.sid and sent[-1]["status"] == "exited" and sent[-1]["errors"] == 1
+    assert updates(second) == []
+
+
+@pytest.mark.parametrize("pii", [False, True])
+def test_the_ip_address_is_kept_only_with_send_default_pii(pii: bool) -> None:
+    transport = start(send_default_pii=pii)
+    sf.set_user({"id": "1", "ip_address": "192.0.2.7"})
+    sf.start_session()
+    sf.capture_message("oops", "error")
+    sf.end_session()
+    (update,) = updates(transport)
+    assert ("ip_address" in update["attrs"]) is pii
+
+
+def test_a_user_set_after_the_start_is_the_sessions() -> None:
+    transport = start(session_mode="application")
+    sf.set_user({"username": "jane"})
+    sf.set_user({"id": "7"})
+    sf.close()
+    (update,) = updates(transport)
+    assert update["did"] == "7"

@@ -111,8 +111,6 @@ class Client:
         self.integrations: dict[str, Integration] = {}
         #: Release health: collects session updates and request aggregates (none for a disabled client).
         self.sessions: SessionFlusher | None = None
-        # The isolation scope of the application-mode session started by init (ended by close).
-        self._session_scope: Scope | None = None
         if self._dispatcher is not None:
             self.sessions = SessionFlusher(
                 release=options.release,
@@ -168,6 +166,9 @@ class Client:
             return
         if integration.identifier in self.integrations:
             logger.debug("add_integration: %s is enabled already; ignored", integration.identifier)
+            return
+        if not without_disabled([integration], self.options.disabled_integrations):
+            logger.debug("add_integration: %s is in disabled_integrations; ignored", integration.identifier)
             return
         try:
             enabled = setup_integrations(self, [integration])
@@ -528,8 +529,8 @@ class Client:
         """Count an error in ``session``; a crash ends an application-mode session and sends it at once."""
         session.record_error(crashed=crashed)
         if isinstance(session, Session) and self.sessions is not None:
-            if isinstance(user, dict):
-                session.identify(user)
+            if isinstance(user, dict) and user:
+                session.identify(self._session_user(user) or {})
             self.sessions.add_session(session, now=crashed)
 
     def start_session(self, scope: Scope, *, user_agent: str | None = None) -> Session | None:
@@ -545,7 +546,7 @@ class Client:
             logger.warning("start_session: sessions need a release (the 'release' option); no session")
             return None
         self.end_session(scope)
-        user = scope._user
+        user = self._session_user(scope._user)
         session = Session(
             release=self.options.release,
             environment=self.options.environment,
@@ -572,12 +573,18 @@ class Client:
         if isinstance(session, Session) and self.sessions is not None:
             self.sessions.add_session(session, now=True)
 
+    def _session_user(self, user: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """``user`` as a session may keep it: without ``ip_address`` unless ``send_default_pii``."""
+        if user and "ip_address" in user and not self.options.send_default_pii:
+            return {key: value for key, value in user.items() if key != "ip_address"}
+        return user
+
     def start_application_session(self, scope: Scope) -> None:
         """``auto_session_tracking`` in application mode: a session for the process, ended by :meth:`close`."""
         options = self.options
         wanted = options.auto_session_tracking and options.session_mode == "application" and options.release
-        if wanted and self.start_session(scope) is not None:
-            self._session_scope = scope
+        if wanted and self.start_session(scope) is not None and self.sessions is not None:
+            self.sessions.process_scope = scope
 
     def add_request_session(self, session: RequestSession) -> None:
         """Count a finished web request (request mode) in the aggregates."""
@@ -755,9 +762,24 @@ class Client:
         return self._dispatcher.flush(seconds)
 
     def _retire(self) -> None:
-        """Stop taking captures but keep sending what is queued (``init`` made a newer client)."""
+        """Stop taking captures but keep sending what is queued (``init`` made a newer client).
+
+        The process's session (application mode) ends, and what the session flusher holds is
+        queued first.
+        """
         if self._dispatcher is not None:
+            self._settle_sessions()
             self._dispatcher.retire()
+
+    def _settle_sessions(self) -> None:
+        """End the process's session (application mode) and queue every pending session update."""
+        sessions = self.sessions
+        if sessions is None or self._dispatcher is None or self._dispatcher.closed:
+            return
+        if sessions.process_scope is not None:
+            self.end_session(sessions.process_scope)
+            sessions.process_scope = None
+        sessions.flush()
 
     def close(self, timeout: float | None = None) -> bool:
         """Flush within ``timeout`` (default ``shutdown_timeout``) and stop sending. Idempotent.
@@ -767,10 +789,7 @@ class Client:
         seconds = self.options.shutdown_timeout if timeout is None else check_timeout(timeout, "timeout")
         if self._dispatcher is None:
             return True
-        if self.sessions is not None and not self._dispatcher.closed:
-            if self._session_scope is not None:
-                self.end_session(self._session_scope)
-            self.sessions.flush()
+        self._settle_sessions()
         return self._dispatcher.close(seconds)
 
     def __enter__(self) -> Client:

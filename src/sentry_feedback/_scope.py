@@ -140,6 +140,8 @@ class Scope:
         """Set the user (``id``, ``email``, ``username``, ``ip_address``, ...); ``None`` unsets it."""
         if user is None or not _rejected("set_user", "user", user, Mapping):
             self._user = None if user is None else dict(user)
+            if self._user and self._session is not None:
+                self._session.user_changed(self._user)
 
     def set_level(self, level: Level | None) -> None:
         """Set the level of events captured in this scope that do not set one themselves."""

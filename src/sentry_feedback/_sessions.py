@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ._envelope import Envelope
+    from ._scope import Scope
 
 __all__ = ["Session"]
 
@@ -132,6 +133,11 @@ class Session:
         if self.ip_address is None and user.get("ip_address"):
             self.ip_address = str(user["ip_address"])
 
+    def user_changed(self, user: Mapping[str, Any]) -> None:
+        """The scope's user was set: the running session is that user's (``did``)."""
+        if not self.ended:
+            self.did = distinct_id(user) or self.did
+
     def record_error(self, *, crashed: bool = False) -> None:
         """Count an error captured in this session; ``crashed``: an unhandled one, which ends it."""
         if self.ended:
@@ -188,6 +194,9 @@ class RequestSession:
         self.status = "exited"
         self.errored = False
 
+    def user_changed(self, user: Mapping[str, Any]) -> None:
+        """Aggregates carry no user: nothing to do."""
+
     def record_error(self, *, crashed: bool = False) -> None:
         """An error was captured while handling the request; ``crashed``: an unhandled one."""
         self.errored = True
@@ -229,6 +238,9 @@ class SessionFlusher:
 
     def _init_state(self) -> None:
         self._lock = threading.Lock()
+        #: The isolation scope holding the process's session (application mode), ended at close.
+        #: A forked child has none: that session is the parent's.
+        self.process_scope: Scope | None = None
         self._updates: dict[str, dict[str, Any]] = {}
         self._buckets: dict[int, dict[str, int]] = {}
         self._scheduled = False

@@ -482,7 +482,7 @@ def _start(
 def _add_conversation_id(span: Span) -> None:
     """Give an AI span the conversation id of the current or isolation scope (``set_conversation_id``)."""
     conversation = get_current_scope()._conversation_id or get_isolation_scope()._conversation_id
-    if conversation:
+    if conversation and not (span._attributes and GEN_AI_CONVERSATION_ID in span._attributes):
         span.set_attribute(GEN_AI_CONVERSATION_ID, conversation)
 
 

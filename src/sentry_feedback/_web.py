@@ -108,7 +108,8 @@ class RequestScope:
     ``data`` is the request data (``None`` for a lifespan); ``mechanism_type`` names the
     middleware in the mechanism of unhandled errors; ``body`` records the request body as
     the application reads it; ``route`` returns the framework's route for the transaction
-    name, when it knows one. Making one first puts back the scopes a previous request in
+    name, when it knows one; ``op`` is the operation of its transaction (``http.server``,
+    ``websocket.server``). Making one first puts back the scopes a previous request in
     this context left for its error handler (:func:`restore_outer_scopes`).
     """
 
@@ -123,6 +124,7 @@ class RequestScope:
         "data",
         "isolation",
         "mechanism_type",
+        "op",
         "session",
     )
 
@@ -133,8 +135,10 @@ class RequestScope:
         mechanism_type: str,
         body: BodyRecorder | None = None,
         route: RouteLookup | None = None,
+        op: str = "http.server",
     ) -> None:
         restore_outer_scopes()
+        self.op = op
         self.data = data
         self.mechanism_type = mechanism_type
         self.body = body
@@ -181,7 +185,7 @@ class RequestScope:
         """The request's root span (a transaction named like its events), or ``None`` if it cannot start."""
         try:
             name, source = self.transaction() or ("<unknown>", "url")
-            span = start_inactive_span(name, op="http.server", parent_span=None)
+            span = start_inactive_span(name, op=self.op, parent_span=None)
             data = self.data
             if data is not None:
                 if data.method:

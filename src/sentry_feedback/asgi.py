@@ -88,7 +88,13 @@ class SentryAsgiMiddleware(WebMiddleware[ASGIApplication]):
             if scope.get("type") == "http" and options.send_default_pii and data.wants_body(self.max_request_body_size):
                 body = BodyRecorder(self.max_request_body_size, data.content_type, data.content_length)
                 receive = _recording_receive(receive, body)
-            request = RequestScope(data, mechanism_type="asgi", body=body, route=lambda: _starlette_route(scope))
+            request = RequestScope(
+                data,
+                mechanism_type="asgi",
+                body=body,
+                route=lambda: _starlette_route(scope),
+                op="websocket.server" if scope.get("type") == "websocket" else "http.server",
+            )
             return request, receive, None
         except Exception:
             logger.exception("could not set up the scope of an ASGI connection; it runs without it")

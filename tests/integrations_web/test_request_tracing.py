@@ -201,3 +201,26 @@ def test_fastapi_requests_are_transactions_named_by_route() -> None:
     assert [t["transaction"] for t in transactions] == ["/items/{item_id}", "/items/{item_id}"]
     assert [t["contexts"]["trace"]["status"] for t in transactions] == ["ok", "invalid_argument"]
     assert [s["description"] for s in transactions[0]["spans"]] == ["fetch"]
+
+
+def test_a_websocket_connection_is_a_websocket_transaction() -> None:
+    transport = start(traces_sample_rate=1.0)
+
+    async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1000})
+
+    messages = iter([{"type": "websocket.connect"}])
+
+    async def receive() -> dict[str, Any]:
+        return next(messages, {"type": "websocket.disconnect", "code": 1000})
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    scope = {**http_scope("/live"), "type": "websocket", "scheme": "ws"}
+    asyncio.run(SentryAsgiMiddleware(echo)(scope, receive, send))
+    (transaction,) = payloads(transport, "transaction")
+    assert transaction["contexts"]["trace"]["op"] == "websocket.server"
+    assert transaction["transaction"] == "/live"
