@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 from typing import Any
 
@@ -15,6 +16,12 @@ from sentry_feedback.testing import MockTransport
 
 class PaymentError(Exception):
     pass
+
+
+def event_id_of(value: str | None) -> str:
+    """``value``, checked to be an event id: 32 lower-case hex digits."""
+    assert value is not None and re.fullmatch(r"[0-9a-f]{32}", value), value
+    return value
 
 
 def checkout(cart: dict[str, Any]) -> None:
@@ -29,10 +36,10 @@ def test_capture_current_exception_in_handler() -> None:
         checkout({"card": "visa"})
     except PaymentError:
         error_id = sf.capture_exception()
-    assert error_id is not None
-    assert sf.last_event_id() == error_id
+    assert sf.last_event_id() == event_id_of(error_id)
     assert sf.flush(5)
     (event,) = transport.events
+    assert event["event_id"] == error_id and transport.envelopes[0].event_id == error_id
     assert event["level"] == "error"
     (value,) = event["exception"]["values"]
     assert value["type"] == "PaymentError"
@@ -49,15 +56,19 @@ def test_explicit_exception_and_exc_info_tuple() -> None:
     transport = MockTransport()
     sf.init(transport=transport)
     error = ValueError("explicit")
-    assert sf.capture_exception(error) is not None
+    explicit_id = event_id_of(sf.capture_exception(error))
     try:
         raise KeyError("tuple")
     except KeyError:
         import sys
 
-        assert sf.capture_exception(sys.exc_info()) is not None
+        tuple_id = event_id_of(sf.capture_exception(sys.exc_info()))
     assert sf.flush(5)
-    assert [e["exception"]["values"][-1]["type"] for e in transport.events] == ["ValueError", "KeyError"]
+    arrived = [
+        (e["event_id"], e["exception"]["values"][-1]["type"], e["exception"]["values"][-1]["value"])
+        for e in transport.events
+    ]
+    assert arrived == [(explicit_id, "ValueError", "explicit"), (tuple_id, "KeyError", "'tuple'")]
 
 
 def test_no_current_exception_returns_none() -> None:
@@ -92,12 +103,19 @@ def test_ignore_errors(ignored: list[Any]) -> None:
     client = sf.init(transport=transport, ignore_errors=ignored)
     assert sf.capture_exception(PaymentError("x")) is None
     assert client.client_reports.totals() == {("event_processor", "error"): 1}
-    assert sf.capture_message("messages are not errors") is not None
+    message_id = event_id_of(sf.capture_message("messages are not errors"))
+    assert sf.flush(5)
+    assert [(e["event_id"], e["message"]) for e in transport.events] == [(message_id, "messages are not errors")]
 
 
 def test_ignore_errors_does_not_match_unrelated() -> None:
-    sf.init(transport=MockTransport(), ignore_errors=["PaymentErr", KeyError])
-    assert sf.capture_exception(PaymentError("x")) is not None
+    transport = MockTransport()
+    sf.init(transport=transport, ignore_errors=["PaymentErr", KeyError])
+    error_id = event_id_of(sf.capture_exception(PaymentError("x")))
+    assert sf.flush(5)
+    (event,) = transport.events
+    assert event["event_id"] == error_id
+    assert event["exception"]["values"][-1]["type"] == "PaymentError"
 
 
 def test_before_send_sees_exc_info_and_can_drop_or_raise(caplog: pytest.LogCaptureFixture) -> None:
@@ -173,7 +191,8 @@ def test_in_app_exclude_and_include() -> None:
 
 
 def test_last_event_id_is_per_isolation_scope_across_threads() -> None:
-    sf.init(transport=MockTransport())
+    transport = MockTransport()
+    sf.init(transport=transport)
     barrier = threading.Barrier(4)
     results: dict[int, tuple[str | None, str | None]] = {}
 
@@ -191,12 +210,15 @@ def test_last_event_id_is_per_isolation_scope_across_threads() -> None:
         t.join(10)
     assert len(results) == 4
     for own, last in results.values():
-        assert own is not None and own == last
-    assert len({own for own, _ in results.values()}) == 4
+        assert event_id_of(own) == last
+    assert sf.flush(5)
+    errors = {e["event_id"]: e["exception"]["values"][-1]["value"] for e in transport.events}
+    assert errors == {own: str(n) for n, (own, _) in results.items()}  # each id is the event of its thread
 
 
 def test_last_event_id_is_per_isolation_scope_across_tasks() -> None:
-    sf.init(transport=MockTransport())
+    transport = MockTransport()
+    sf.init(transport=transport)
 
     async def request(n: int, arrived: list[int], both: asyncio.Event) -> tuple[str | None, str | None]:
         with sf.with_isolation_scope():
@@ -213,5 +235,7 @@ def test_last_event_id_is_per_isolation_scope_across_tasks() -> None:
         return list(await asyncio.gather(request(1, arrived, both), request(2, arrived, both)))
 
     results = asyncio.run(main())
-    assert all(own == last and own is not None for own, last in results)
-    assert results[0][0] != results[1][0]
+    assert all(event_id_of(own) == last for own, last in results)
+    assert sf.flush(5)
+    messages = {e["event_id"]: e["message"] for e in transport.events}
+    assert messages == {results[0][0]: "error 1", results[1][0]: "error 2"}

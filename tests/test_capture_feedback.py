@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import uuid
 from pathlib import Path
@@ -23,6 +24,17 @@ def transport() -> MockTransport:
 
 def init(transport: MockTransport, **options: Any) -> sf.Client:
     return sf.init(transport=transport, **options)
+
+
+def event_id_of(value: str | None) -> str:
+    """``value``, checked to be an event id: 32 lower-case hex digits."""
+    assert value is not None and re.fullmatch(r"[0-9a-f]{32}", value), value
+    return value
+
+
+def messages_by_id(transport: MockTransport) -> dict[str, str]:
+    """``{event_id: message}`` of every feedback the transport received."""
+    return {fb["event_id"]: fb["contexts"]["feedback"]["message"] for fb in transport.feedback}
 
 
 def test_issue_example_end_to_end(transport: MockTransport, tmp_path: Path) -> None:
@@ -51,7 +63,7 @@ def test_issue_example_end_to_end(transport: MockTransport, tmp_path: Path) -> N
             ],
         )
     assert sf.flush(timeout=5)
-    assert event_id is not None and len(event_id) == 32 and int(event_id, 16) >= 0
+    event_id_of(event_id)
 
     (envelope,) = transport.envelopes
     assert envelope.headers["event_id"] == event_id
@@ -183,8 +195,10 @@ def test_processors_run_global_isolation_current_then_hook(transport: MockTransp
     sf.get_isolation_scope().add_event_processor(tagger("isolation"))
     with sf.with_scope() as scope:
         scope.add_event_processor(tagger("current"))
-        assert sf.capture_feedback("x") is not None
+        event_id = event_id_of(sf.capture_feedback("x"))
     assert order == ["global", "isolation", "current", "hook"]
+    assert sf.flush(5)
+    assert messages_by_id(transport) == {event_id: "x"}
 
 
 def test_before_send_feedback_not_called_for_messages(transport: MockTransport) -> None:
@@ -226,7 +240,9 @@ def test_invalid_feedback_is_dropped_logged_and_counted(
 
 def test_message_of_4096_characters_is_accepted(transport: MockTransport) -> None:
     init(transport)
-    assert sf.capture_feedback("é" * 4096) is not None
+    event_id = event_id_of(sf.capture_feedback("é" * 4096))
+    assert sf.flush(5)
+    assert messages_by_id(transport) == {event_id: "é" * 4096}
 
 
 @pytest.mark.parametrize(
@@ -300,10 +316,12 @@ def test_path_attachment_is_read_on_the_worker_not_at_capture(tmp_path: Path) ->
     init(transport)
     sf.capture_feedback("first")  # occupies the worker until the gate opens
     path = tmp_path / "later.log"
-    assert sf.capture_feedback("second", attachments=[sf.Attachment(path=str(path))]) is not None
+    event_id = event_id_of(sf.capture_feedback("second", attachments=[sf.Attachment(path=str(path))]))
     path.write_bytes(b"written after capture")
     gate.set()
     assert sf.flush(5)
+    assert transport.envelopes[1].event_id == event_id
+    assert messages_by_id(transport)[event_id] == "second"
     attachment = transport.envelopes[1].items_of_type("attachment")[0]
     assert attachment.payload == b"written after capture"
 
@@ -370,17 +388,19 @@ def test_queue_overflow_returns_none_and_counts(transport: MockTransport) -> Non
 
     blocking = MockTransport(handler)
     client = sf.init(transport=blocking, transport_queue_size=2)
-    assert sf.capture_feedback("one") is not None
+    first = event_id_of(sf.capture_feedback("one"))
     assert started.wait(5)  # the worker holds "one"; the queue is empty again
     results = [sf.capture_feedback(f"n{i}", attachments=[sf.Attachment(b"xy", filename="a")]) for i in range(4)]
-    assert [r is not None for r in results] == [True, True, False, False]
+    assert results[2:] == [None, None]
+    queued = [event_id_of(r) for r in results[:2]]
     assert client.client_reports.totals() == {
         ("queue_overflow", "feedback"): 2,
         ("queue_overflow", "attachment"): 4,
     }
     gate.set()
     assert sf.flush(5)
-    assert len(blocking.feedback) == 3
+    assert messages_by_id(blocking) == {first: "one", queued[0]: "n0", queued[1]: "n1"}
+    assert [len(e.items_of_type("attachment")) for e in blocking.envelopes if e.event_id in queued] == [1, 1]
     assert blocking.discarded() == {("queue_overflow", "feedback"): 2, ("queue_overflow", "attachment"): 4}
 
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import os
+import random
+import selectors
 import socket
+import socketserver
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -197,11 +203,155 @@ def test_client_reports_reach_the_server_at_flush(sentry_init: Init, sentry_rece
 
 def test_gzip_body_is_valid_envelope(sentry_init: Init, sentry_receiver: LocalReceiver) -> None:
     sentry_init(compression_level=9)
-    sf.capture_feedback("x" * 2000)
+    event_id = sf.capture_feedback("x" * 2000)
     assert sf.flush(5)
     (request,) = sentry_receiver.received
-    assert request.envelope is not None
-    assert len(gzip.compress(request.body)) < len(request.body)
+    assert request.status == 200 and request.headers["Content-Encoding"] == "gzip"
+    assert request.envelope is not None and request.envelope.event_id == event_id
+    assert request.envelope.items[0].get_json()["contexts"]["feedback"]["message"] == "x" * 2000
+
+
+class RecordingRelay(socketserver.ThreadingTCPServer):
+    """A TCP relay on 127.0.0.1 in front of the receiver that keeps every byte the SDK sent through it.
+
+    The receiver decodes the bodies it records; the relay shows them as they went on the
+    wire (compressed). Each connection's bytes are kept before they are passed on, so once
+    the SDK has the receiver's answer, the request is recorded whole.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, receiver: LocalReceiver) -> None:
+        super().__init__(("127.0.0.1", 0), RelayHandler)
+        self.target = ("127.0.0.1", receiver.port)
+        self.dsn = f"http://{receiver.public_key}@127.0.0.1:{self.server_address[1]}/{receiver.project_id}"
+        self.streams: list[bytearray] = []
+        self.sockets: list[socket.socket] = []
+
+    def requests(self) -> list[tuple[dict[str, str], bytes]]:
+        """``(headers with lower-case names, body as sent)`` of every request relayed, in order."""
+        return [request for stream in list(self.streams) for request in http_requests(bytes(stream))]
+
+
+class RelayHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        relay = cast(RecordingRelay, self.server)
+        client: socket.socket = self.request
+        sent = bytearray()
+        relay.streams.append(sent)
+        with socket.create_connection(relay.target, timeout=10) as upstream, selectors.DefaultSelector() as selector:
+            relay.sockets += [client, upstream]
+            selector.register(client, selectors.EVENT_READ, upstream)
+            selector.register(upstream, selectors.EVENT_READ, client)
+            while True:
+                for key, _ in selector.select():
+                    source, target = cast(socket.socket, key.fileobj), cast(socket.socket, key.data)
+                    try:
+                        data = source.recv(65536)
+                        if not data:
+                            return
+                        if source is client:
+                            sent += data
+                        target.sendall(data)
+                    except OSError:
+                        return
+
+
+def http_requests(stream: bytes) -> Iterator[tuple[dict[str, str], bytes]]:
+    """The requests in the bytes a client sent on one connection: headers and body, de-chunked, not decoded."""
+    while stream:
+        head, _, rest = stream.partition(b"\r\n\r\n")
+        request_line, *lines = head.decode("latin-1").split("\r\n")
+        assert request_line.startswith("POST "), request_line
+        headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+        body = bytearray()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            while True:
+                size_line, _, rest = rest.partition(b"\r\n")
+                size = int(size_line.split(b";")[0], 16)
+                if size == 0:
+                    rest = rest.partition(b"\r\n")[2]  # no trailers: the empty line ends the body
+                    break
+                body += rest[:size]
+                assert rest[size : size + 2] == b"\r\n"
+                rest = rest[size + 2 :]
+        else:
+            length = int(headers["content-length"])
+            body += rest[:length]
+            rest = rest[length:]
+        yield headers, bytes(body)
+        stream = rest
+
+
+@pytest.fixture
+def relay(sentry_receiver: LocalReceiver) -> Iterator[RecordingRelay]:
+    server = RecordingRelay(sentry_receiver)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    for sock in server.sockets:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    thread.join()
+
+
+def varied_text(size: int) -> bytes:
+    """``size`` bytes that compress well but not trivially: words of a small vocabulary in a seeded random order."""
+    rng = random.Random(size)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = ["".join(rng.choice(letters) for _ in range(rng.randint(3, 9))) for _ in range(400)]
+    text = " ".join(rng.choice(words) for _ in range(size // 4))
+    assert len(text) >= size
+    return text.encode()[:size]
+
+
+#: The gzip header's XFL byte (offset 8) that zlib writes for a level: 4 for the fastest, 2 for the slowest.
+GZIP_XFL = {1: 4, 9: 2}
+
+
+@pytest.mark.parametrize(
+    ("attachment_size", "framing"),
+    [(64 * 1024, "content-length"), (400 * 1024, "transfer-encoding")],
+    ids=["small", "streamed"],
+)
+def test_compression_level_option_is_honoured(
+    sentry_init: Init, sentry_receiver: LocalReceiver, relay: RecordingRelay, attachment_size: int, framing: str
+) -> None:
+    """The bodies on the wire at levels 0, 1 and 9, for an envelope sent whole and for one streamed (> 256 KiB)."""
+    payload = varied_text(attachment_size)
+    ids: dict[int, str] = {}
+    for level in (0, 1, 9):
+        sentry_init(dsn=relay.dsn, compression_level=level)
+        event_id = sf.capture_feedback("same text", attachments=[sf.Attachment(payload, filename="app.log")])
+        assert event_id is not None
+        ids[level] = event_id
+        assert sf.flush(10)
+    received = {r.envelope.event_id: r for r in sentry_receiver.received if r.envelope is not None}
+    on_wire: dict[int, tuple[dict[str, str], bytes, bytes]] = {}
+    for headers, raw in relay.requests():
+        plain = gzip.decompress(raw) if headers.get("content-encoding") == "gzip" else raw
+        level = next((lv for lv, event_id in ids.items() if sf.Envelope.parse(plain).event_id == event_id), None)
+        if level is not None:
+            on_wire[level] = headers, raw, plain
+    assert sorted(on_wire) == [0, 1, 9]
+    for level, (headers, raw, plain) in on_wire.items():
+        request = received[ids[level]]
+        assert request.status == 200
+        assert request.body == plain  # what the receiver decoded is the envelope the relay saw
+        assert request.envelope is not None and request.envelope.items[1].payload == payload
+        assert framing in headers  # sent whole (Content-Length) or streamed (chunked)
+        if level == 0:
+            assert "content-encoding" not in headers
+            assert raw == plain
+        else:
+            assert headers["content-encoding"] == "gzip"
+            assert raw[:3] == b"\x1f\x8b\x08"  # gzip, deflate
+            assert raw[8] == GZIP_XFL[level], f"level {level}: XFL {raw[8]}"
+    sizes = {level: len(raw) for level, (_, raw, _) in on_wire.items()}
+    assert sizes[9] < sizes[1] < sizes[0] // 2, sizes
 
 
 def test_close_flushes_and_closes_connections(sentry_init: Init, sentry_receiver: LocalReceiver) -> None:

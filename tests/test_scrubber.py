@@ -23,7 +23,36 @@ from sentry_feedback._serialize import dumps
 from sentry_feedback.testing import normalize_with_relay
 
 SECRET = "s3cr3t-value"
-DENIED_WORDS = [entry.strip("*") for entry in DEFAULT_DENYLIST]
+#: The default denylist as documented, written out here: an entry taken out of the module fails the tests.
+EXPECTED_DENYLIST = (
+    "*password*",
+    "*passwd*",
+    "*passphrase*",
+    "*secret*",
+    "*api_key*",
+    "*private_key*",
+    "*credential*",
+    "*authorization*",
+    "*csrf*",
+    "*xsrf*",
+    "auth",
+    "token",
+    "session",
+    "sessionid",
+    "session_key",
+    "phpsessid",
+    "connect.sid",
+    "cookie",
+    "cookies",
+    "jwt",
+    "bearer",
+    "otp",
+    "pwd",
+    "access_key",
+    "cvv",
+    "cvc",
+)
+DENIED_WORDS = [entry.strip("*") for entry in EXPECTED_DENYLIST]
 PII_WORDS = list(DEFAULT_PII_DENYLIST)
 
 
@@ -103,6 +132,11 @@ PLACES: dict[str, Place] = {
 
 
 # -- key matching -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("entry", EXPECTED_DENYLIST)
+def test_default_denylist_holds_every_expected_entry(entry: str) -> None:
+    assert entry in DEFAULT_DENYLIST
 
 
 @pytest.mark.parametrize("place", PLACES)
@@ -821,47 +855,107 @@ def test_docstring_example() -> None:
 
 # -- odd input ------------------------------------------------------------------------------
 
-ODD_EVENTS: list[Any] = [
-    None,
-    "event",
-    [],
-    {},
-    {"extra": None},
-    {"extra": "password"},
-    {"extra": ["password", "4111111111111111"]},
-    {"contexts": None},
-    {"contexts": ["db"]},
-    {"contexts": {"db": None, "os": "linux", "app": [1, 2], 3: {"token": "x"}}},
-    {"breadcrumbs": None},
-    {"breadcrumbs": "crumbs"},
-    {"breadcrumbs": {"values": None}},
-    {"breadcrumbs": {"values": [None, 1, "x", {"data": None}, {"data": [1]}, {"data": "token"}]}},
-    {"request": None},
-    {"request": "GET /"},
-    {"request": {"headers": None, "cookies": None, "data": None, "env": None, "query_string": None, "url": None}},
-    {"request": {"headers": "Authorization: x", "cookies": 5, "env": [1], "query_string": 7, "url": 8}},
-    {"request": {"headers": [None, [], ["a"], ("a", "b", "c")], "query_string": [None, [1, 2]]}},
-    {"request": {"cookies": ["junk", [None, "x"]]}},
-    {"request": {"url": "https://x/?", "query_string": "&&=&==&?"}},
-    {"exception": None},
-    {"exception": "boom"},
-    {"exception": {"values": [None, {"stacktrace": None}, {"stacktrace": {"frames": None}}]}},
-    {"exception": {"values": [{"stacktrace": {"frames": [None, {"vars": None}, {"vars": ["x"]}, {"vars": "x"}]}}]}},
-    {"threads": {"values": "x"}},
-    {"stacktrace": None},
-    {"stacktrace": {"frames": "x"}},
-    {"user": None},
-    {"user": "ada"},
-    {"user": {"data": None, 1: 2}},
-    {"extra": {"token": {1, 2}, "x": {"y": frozenset({"4111111111111111"})}}},
+#: Odd events, and the paths the scrubber reports for each (with ``recursive`` on or off).
+ODD_EVENTS: list[tuple[Any, list[str]]] = [
+    (None, []),
+    ("event", []),
+    ([], []),
+    ({}, []),
+    ({"extra": None}, []),
+    ({"extra": "password"}, []),
+    ({"extra": ["password", "4111111111111111"]}, []),
+    ({"contexts": None}, []),
+    ({"contexts": ["db"]}, []),
+    ({"contexts": {"db": None, "os": "linux", "app": [1, 2], 3: {"token": "x"}}}, ["contexts.3.token"]),
+    ({"breadcrumbs": None}, []),
+    ({"breadcrumbs": "crumbs"}, []),
+    ({"breadcrumbs": {"values": None}}, []),
+    ({"breadcrumbs": {"values": [None, 1, "x", {"data": None}, {"data": [1]}, {"data": "token"}]}}, []),
+    ({"request": None}, []),
+    ({"request": "GET /"}, []),
+    ({"request": {"headers": None, "cookies": None, "data": None, "env": None, "query_string": None, "url": None}}, []),
+    (
+        {"request": {"headers": "Authorization: x", "cookies": 5, "env": [1], "query_string": 7, "url": 8}},
+        ["request.cookies"],
+    ),
+    ({"request": {"headers": [None, [], ["a"], ("a", "b", "c")], "query_string": [None, [1, 2]]}}, []),
+    ({"request": {"cookies": ["junk", [None, "x"]]}}, ["request.cookies"]),
+    ({"request": {"url": "https://x/?", "query_string": "&&=&==&?"}}, []),
+    ({"exception": None}, []),
+    ({"exception": "boom"}, []),
+    ({"exception": {"values": [None, {"stacktrace": None}, {"stacktrace": {"frames": None}}]}}, []),
+    (
+        {"exception": {"values": [{"stacktrace": {"frames": [None, {"vars": None}, {"vars": ["x"]}, {"vars": "x"}]}}]}},
+        [],
+    ),
+    ({"threads": {"values": "x"}}, []),
+    ({"stacktrace": None}, []),
+    ({"stacktrace": {"frames": "x"}}, []),
+    ({"user": None}, []),
+    ({"user": "ada"}, []),
+    ({"user": {"data": None, 1: 2}}, []),
+    ({"extra": {"token": {1, 2}, "x": {"y": frozenset({"4111111111111111"})}}}, ["extra.token"]),
 ]
 
 
-@pytest.mark.parametrize("event", ODD_EVENTS, ids=[str(i) for i in range(len(ODD_EVENTS))])
-def test_odd_input_does_not_raise(event: Any) -> None:
-    scrubber = EventScrubber()
-    assert isinstance(scrubber.scrub_event(event), list)
-    assert isinstance(EventScrubber(recursive=False, send_default_pii=True).scrub_event(copy.deepcopy(event)), list)
+def value_at(value: Any, path: str) -> Any:
+    """The value at a path the scrubber reports (``contexts.3.token``: a key is matched by its ``str``)."""
+    for part in path.split("."):
+        if isinstance(value, dict):
+            (value,) = [v for k, v in value.items() if str(k) == part]
+        else:
+            value = value[int(part)]
+    return value
+
+
+def set_at(value: Any, path: str, new: Any) -> None:
+    parent_path, _, last = path.rpartition(".")
+    parent = value_at(value, parent_path) if parent_path else value
+    if isinstance(parent, dict):
+        (key,) = [k for k in parent if str(k) == last]
+        parent[key] = new
+    else:
+        parent[int(last)] = new
+
+
+def denied_values_left(scrubber: EventScrubber, value: Any) -> list[Any]:
+    """The values of denied keys anywhere in ``value`` that still hide something."""
+    left: list[Any] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and scrubber.is_denied(key):
+                if key.lower() == "cookies" and isinstance(item, (dict, list)):
+                    pairs = item.values() if isinstance(item, dict) else [pair[1] for pair in item]
+                    left += [v for v in pairs if v != FILTERED]
+                elif item not in (None, "", FILTERED) and item != {} and item != []:
+                    left.append(item)
+            else:
+                left += denied_values_left(scrubber, item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            left += denied_values_left(scrubber, item)
+    return left
+
+
+@pytest.mark.parametrize(("event", "paths"), ODD_EVENTS, ids=[str(i) for i in range(len(ODD_EVENTS))])
+@pytest.mark.parametrize("options", [{}, {"recursive": False, "send_default_pii": True}], ids=["default", "flat"])
+def test_odd_input_does_not_raise(event: Any, paths: list[str], options: dict[str, Any]) -> None:
+    """Odd shapes are scrubbed where they can be, reported exactly, and left alone everywhere else."""
+    scrubber = EventScrubber(**options)
+    scrubbed = copy.deepcopy(event)
+    assert scrubber.scrub_event(scrubbed) == paths
+    # Only what was reported changed, and each reported value did change.
+    unchanged = copy.deepcopy(event)
+    for path in paths:
+        assert value_at(scrubbed, path) != value_at(event, path)
+        set_at(unchanged, path, value_at(scrubbed, path))
+    assert scrubbed == unchanged
+    assert type(scrubbed) is type(event)
+    # No denied key keeps a value that hides something, and a second pass has nothing to do.
+    assert denied_values_left(scrubber, scrubbed) == []
+    again = copy.deepcopy(scrubbed)
+    assert scrubber.scrub_event(again) == []
+    assert again == scrubbed
 
 
 def test_odd_cookies_in_request() -> None:

@@ -239,22 +239,37 @@ def test_many_items_are_cut() -> None:
 
 
 def test_lone_surrogate_does_not_raise() -> None:
-    out = dumps({"s": "bad \ud800 surrogate"})
-    assert isinstance(json.loads(out)["s"], str)
+    out = dumps({"s": "bad \ud800 surrogate", "ok": "caf\u00e9"})
+    assert out == '{"s":"bad ? surrogate","ok":"caf\u00e9"}'.encode()  # replaced, the rest intact
+
+
+PLAIN_OBJECT = object()
+BROKEN = "<BrokenRepr object (repr failed: RuntimeError)>"
 
 
 @pytest.mark.parametrize(
-    "value",
+    ("value", "expected"),
     [
-        {"a": Opaque(), "b": [float("nan"), b"\x00", {(1,): BrokenRepr()}]},
-        [Opaque(), {1: {2: {3: float("inf")}}}],
-        {"set": {1, 2}, "obj": object(), "nested": _nested(30, BrokenRepr())},
+        (
+            {"a": Opaque(), "b": [float("nan"), b"\x00", {(1,): BrokenRepr()}]},
+            {"a": "<Opaque thing>", "b": ["nan", "\x00", {"(1,)": BROKEN}]},
+        ),
+        ([Opaque(), {1: {2: {3: float("inf")}}}], ["<Opaque thing>", {"1": {"2": {"3": "inf"}}}]),
+        (
+            {"set": {1, 2}, "obj": PLAIN_OBJECT, "nested": _nested(30, BrokenRepr())},
+            # Ten levels in all: the dict at the limit is a repr, which fails on the object in it.
+            {
+                "set": [1, 2],
+                "obj": repr(PLAIN_OBJECT),
+                "nested": _nested(MAX_DEPTH - 1, "<dict object (repr failed: RuntimeError)>"),
+            },
+        ),
     ],
+    ids=["odd-leaves", "non-str-keys", "set-object-deep"],
 )
-def test_output_is_always_valid_json(value: Any) -> None:
+def test_output_is_always_valid_json(value: Any, expected: Any) -> None:
     out = dumps(value)
-    assert isinstance(out, bytes)
-    json.loads(out)
+    assert out == _reference(expected)  # compact UTF-8 JSON of exactly these values
 
 
 def test_huge_int_does_not_raise() -> None:

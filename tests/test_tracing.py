@@ -6,6 +6,8 @@ import asyncio
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sentry_feedback as sf
 from sentry_feedback._tracing import parse_baggage, parse_sentry_trace, parse_traceparent
@@ -70,9 +72,60 @@ def test_parse_baggage_doc_example() -> None:
     assert others == "other-vendor-value-1=foo;bar;baz,other-vendor-value-2=foo;bar;"
 
 
-@pytest.mark.parametrize("garbage", ["", ",,,", "novalue", "=x", "sentry-", "a=b=c", "\x00\x01"])
-def test_parse_baggage_never_fails(garbage: str) -> None:
-    parse_baggage(garbage)
+def check_baggage_rules(value: str, sentry: dict[str, str], others: str) -> None:
+    """What parse_baggage promises for any header: sentry entries by name, every other ``key=value`` entry verbatim."""
+    assert isinstance(sentry, dict) and isinstance(others, str)
+    entries = [entry.strip() for entry in value.split(",")]
+    keys = [entry.partition("=")[0].strip() for entry in entries if "=" in entry]
+    for name, item in sentry.items():
+        assert isinstance(name, str) and isinstance(item, str)
+        assert f"sentry-{name}" in keys  # the prefix is removed, nothing else
+    kept = [e for e in entries if "=" in e and e.partition("=")[0].strip() and not e.startswith("sentry-")]
+    assert others == ",".join(kept)
+
+
+@pytest.mark.parametrize(
+    ("header", "sentry", "others"),
+    [
+        ("", {}, ""),
+        (",,,", {}, ""),
+        ("novalue", {}, ""),
+        ("=x", {}, ""),
+        ("sentry-", {}, ""),
+        ("a=b=c", {}, "a=b=c"),
+        ("\x00\x01", {}, ""),
+        ("novalue, sentry-release=1.0%2B2;prop=1 , other = z ", {"release": "1.0+2"}, "other = z"),
+        ("sentry-a=1,sentry-a=2", {"a": "2"}, ""),
+        ("sentry-u=%zz,sentry-e=,k=v;p", {"u": "%zz", "e": ""}, "k=v;p"),
+        ("k=v;p, sentry-t=%E2%98%83,,=y,x", {"t": "\u2603"}, "k=v;p"),
+        ("SENTRY-x=1", {}, "SENTRY-x=1"),
+    ],
+    ids=[
+        "empty",
+        "commas",
+        "no-value",
+        "no-key",
+        "bare-prefix",
+        "equals-in-value",
+        "controls",
+        "mixed",
+        "repeated",
+        "escapes",
+        "unicode",
+        "prefix-case",
+    ],
+)
+def test_parse_baggage_never_fails(header: str, sentry: dict[str, str], others: str) -> None:
+    """Odd headers: entries that are not ``key=value`` are dropped, the rest sorted into sentry's and the others."""
+    result = parse_baggage(header)
+    assert result == (sentry, others)
+    check_baggage_rules(header, *result)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from("sentry-=,; %2Bx\x00\u00e9"), max_size=40) | st.text(max_size=40))
+def test_parse_baggage_follows_its_rules_for_any_text(header: str) -> None:
+    check_baggage_rules(header, *parse_baggage(header))
 
 
 def test_continue_trace_links_feedback_and_errors_and_freezes_dsc() -> None:

@@ -1,7 +1,7 @@
 """A load-test process: sends feedback (some with attachments) and errors from several threads.
 
 Run as ``python load_worker.py DSN THREADS PER_THREAD QUEUE_SIZE``; prints one JSON line with
-what it sent and what its client counted as dropped.
+what it sent, what its client counted as dropped, and whether ``flush`` and ``close`` finished in time.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def main() -> None:
     counted: dict[str, int] = {}
     for (_reason, category), quantity in client.client_reports.totals().items():
         counted[category] = counted.get(category, 0) + quantity
-    sf.close(10)
-    print(json.dumps({"sent": sent, "counted": counted, "flushed": flushed}))
+    closed = sf.close(10)
+    print(json.dumps({"sent": sent, "counted": counted, "flushed": flushed, "closed": closed}))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ def test_threads_and_processes_deliver_or_count_everything() -> None:
         ]
         results = [json.loads(proc.communicate(timeout=120)[0]) for proc in procs]
         assert [proc.returncode for proc in procs] == [0, 0, 0, 0]
+        # Every process handled all it captured within flush's timeout, and closed in time.
+        assert [(result["flushed"], result["closed"]) for result in results] == [(True, True)] * 4
         sent: Counter[str] = Counter()
         counted: Counter[str] = Counter()
         for result in results:
