@@ -237,3 +237,7 @@ def test_wsgi_environ_works_as_headers() -> None:
     with sf.continue_trace(environ):
         assert sf.get_traceparent().startswith(TRACE)
         assert sf.get_traceparent().endswith("-1")
+
+
+def test_a_sentry_entry_without_a_name_is_dropped() -> None:
+    assert parse_baggage("sentry-=x,sentry-release=1.0,other=y") == ({"release": "1.0"}, "other=y")

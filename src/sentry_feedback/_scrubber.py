@@ -148,6 +148,8 @@ _DENY = 1
 _PII = 2
 _CACHE_SIZE = 4096
 _CONTEXTS_KEPT = frozenset(("trace", "feedback"))
+#: What the scrubber looks inside. Sets are sent as lists (see ``_serialize``): scrubbed like tuples.
+_CONTAINERS = (dict, list, tuple, set, frozenset)
 # Compact form of a key: lower-cased, ASCII punctuation and whitespace removed.
 _PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"  # string.punctuation (``string`` imports ``re``)
 _WHITESPACE = " \t\n\r\x0b\x0c"  # string.whitespace
@@ -554,7 +556,7 @@ class EventScrubber:
             if isinstance(key, str) and self._flags(key) & _PII:
                 if value is not None and not (isinstance(value, str) and not value):
                     removed.append(key)
-            elif self.recursive and isinstance(value, (dict, list, tuple)) and value:
+            elif self.recursive and isinstance(value, _CONTAINERS) and value:
                 self._scrub_container(user, key, value, f"user.{key}", 0, _PII, out, active, cards=False)
         for key in removed:
             del user[key]
@@ -661,7 +663,7 @@ class EventScrubber:
                     if new is not value:
                         out.append(f"{path}.{key}")
                         mapping[key] = new
-            elif recursive and isinstance(value, (dict, list, tuple)) and value:
+            elif recursive and isinstance(value, _CONTAINERS) and value:
                 self._scrub_container(
                     mapping,
                     key,
@@ -694,7 +696,7 @@ class EventScrubber:
                 if new is not value:
                     out.append(f"{path}.{key}")
                     parent[key] = new
-        elif recursive and isinstance(value, (dict, list, tuple)) and value:
+        elif recursive and isinstance(value, _CONTAINERS) and value:
             self._scrub_container(parent, key, value, f"{path}.{key}", depth, mask, out, active, cards)
 
     def _scrub_list(
@@ -716,7 +718,7 @@ class EventScrubber:
         self,
         parent: Any,
         key: Any,
-        value: dict[Any, Any] | list[Any] | tuple[Any, ...],
+        value: dict[Any, Any] | list[Any] | tuple[Any, ...] | set[Any] | frozenset[Any],
         path: str,
         depth: int,
         mask: int,
@@ -724,7 +726,7 @@ class EventScrubber:
         active: set[int],
         cards: bool = True,
     ) -> None:
-        """Scrub the nested ``value`` found at ``parent[key]`` (a tuple is replaced by a list if it changes).
+        """Scrub the nested ``value`` found at ``parent[key]`` (a tuple or set is replaced by a list if it changes).
 
         ``active`` holds the containers being scrubbed above this one: meeting one again is a cycle.
         """
@@ -872,7 +874,7 @@ class EventScrubber:
                         return True
                 elif not _plain(value, level):
                     return True
-            elif kind is not int and kind is not float and isinstance(value, (dict, list, tuple)):
+            elif kind is not int and kind is not float and isinstance(value, _CONTAINERS):
                 return True
         return False
 
@@ -963,7 +965,7 @@ class EventScrubber:
                             return True
                     elif texts is not None and _filter_cards(value) is not value:
                         return True
-                elif isinstance(value, (dict, list, tuple)):
+                elif isinstance(value, _CONTAINERS):
                     return True  # a subclass, or a tuple
             elif key == "cookies":
                 if not _hides_nothing(value) and _filter_cookies(value, {}) is not None:
@@ -1071,7 +1073,7 @@ def _plain(value: Any, level: int) -> bool:
     elif kind is str or value is None or kind is int or kind is float or kind is bool:
         return True
     else:
-        return not isinstance(value, (dict, list, tuple))
+        return not isinstance(value, _CONTAINERS)
     if level >= _COPY_DEPTH:
         return False
     level += 1
@@ -1082,7 +1084,7 @@ def _plain(value: Any, level: int) -> bool:
         if kind is dict or kind is list:
             if not _plain(item, level):
                 return False
-        elif isinstance(item, (dict, list, tuple)):
+        elif isinstance(item, _CONTAINERS):
             return False
     return True
 
@@ -1180,14 +1182,14 @@ def _copy_tree(value: Any, depth: int = _COPY_DEPTH) -> Any:
         if depth > 1:
             # Only the containers need a call: values are replaced in place (the size never changes).
             for k, v in copy.items():
-                if type(v) is not str and isinstance(v, (dict, list, tuple)):
+                if type(v) is not str and isinstance(v, _CONTAINERS):
                     copy[k] = _copy_tree(v, depth - 1)
         return copy
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, set, frozenset)):
         items = list(value)
         if depth > 1:
             for i, v in enumerate(items):
-                if type(v) is not str and isinstance(v, (dict, list, tuple)):
+                if type(v) is not str and isinstance(v, _CONTAINERS):
                     items[i] = _copy_tree(v, depth - 1)
         return items
     return value

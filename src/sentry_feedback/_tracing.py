@@ -170,8 +170,9 @@ def parse_baggage(value: str | None) -> tuple[dict[str, str], str]:
         if not sep or not key:
             continue
         if key.startswith(SENTRY_PREFIX):
-            item_value = rest.split(";", 1)[0].strip()
-            sentry[key[len(SENTRY_PREFIX) :]] = _unquote(item_value)
+            name = key[len(SENTRY_PREFIX) :]
+            if name:  # "sentry-=x" names nothing
+                sentry[name] = _unquote(rest.split(";", 1)[0].strip())
         else:
             others.append(entry)
     return sentry, ",".join(others)
