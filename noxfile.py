@@ -1,6 +1,12 @@
-"""Developer sessions: ``nox -s tests lint typecheck docs bench``."""
+"""Developer sessions: ``nox -s tests lint typecheck docs bench mutation``."""
 
 from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
 
 import nox
 
@@ -50,3 +56,75 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/bench_compare.py", *session.posargs)
     session.run("python", "benchmarks/bench_spans.py", *session.posargs)
+
+
+#: Modules under mutation testing: short name -> (the source file, the test files that cover it).
+#: Each one's run mutates that file alone and runs only those tests.
+MUTATION_MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ratelimit": ("src/sentry_feedback/_ratelimit.py", ("tests/test_ratelimit.py",)),
+    "envelope": ("src/sentry_feedback/_envelope.py", ("tests/test_envelope.py",)),
+    "client_reports": ("src/sentry_feedback/_client_reports.py", ("tests/test_client_reports.py",)),
+    "feedback": ("src/sentry_feedback/_feedback.py", ("tests/test_feedback_validation.py",)),
+}
+#: The share of mutants each module's tests must kill.
+MUTATION_MIN_KILL_RATE = 0.90
+#: What a run copies of the project (mutmut reads its settings from the copy's pyproject.toml).
+MUTATION_COPY = ("src", "tests", "pyproject.toml")
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """Mutation testing with mutmut: ``nox -s mutation -- [name ...]`` (names from MUTATION_MODULES; default all)."""
+    names = session.posargs or list(MUTATION_MODULES)
+    unknown = [name for name in names if name not in MUTATION_MODULES]
+    if unknown:
+        session.error(f"unknown module(s) {', '.join(unknown)}; known: {', '.join(MUTATION_MODULES)}")
+    session.install("-e", ".[test]", "mutmut==3.8.1")
+    root = Path(__file__).resolve().parent
+    rows: list[tuple[str, dict[str, int], float]] = []
+    for name in names:
+        source, tests = MUTATION_MODULES[name]
+        with tempfile.TemporaryDirectory(prefix=f"mutation-{name}-") as tmp:
+            work = Path(tmp)
+            for entry in MUTATION_COPY:
+                if (root / entry).is_dir():
+                    shutil.copytree(root / entry, work / entry, ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    shutil.copy2(root / entry, work / entry)
+            settings = {
+                "source_paths": ["src/"],
+                "only_mutate": [source],
+                "pytest_add_cli_args_test_selection": list(tests),
+                "pytest_add_cli_args": ["-p", "no:cacheprovider"],
+                "use_git_change_detection": False,
+            }
+            if "[tool.mutmut]" in (work / "pyproject.toml").read_text(encoding="utf-8"):
+                session.error("pyproject.toml has a [tool.mutmut] section: this session writes its own")
+            with (work / "pyproject.toml").open("a", encoding="utf-8") as fh:
+                fh.write("\n[tool.mutmut]\n")
+                fh.writelines(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
+            session.log(f"mutation: {name}: {source} against {' '.join(tests)}")
+            with session.chdir(work):
+                start = time.monotonic()
+                session.run("mutmut", "run")
+                elapsed = time.monotonic() - start
+                session.run("mutmut", "results")
+                session.run("mutmut", "export-cicd-stats", silent=True)
+                stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text(encoding="utf-8"))
+        rows.append((name, stats, elapsed))
+    header = (
+        f"{'module':<16} {'total':>6} {'killed':>6} {'survived':>8} {'timeout':>7} {'suspicious':>10} {'no tests':>8}"
+    )
+    lines = [header]
+    below = []
+    for name, stats, elapsed in rows:
+        rate = stats["killed"] / stats["total"] if stats["total"] else 1.0
+        if rate < MUTATION_MIN_KILL_RATE:
+            below.append(name)
+        lines.append(
+            f"{name:<16} {stats['total']:>6} {stats['killed']:>6} {stats['survived']:>8} {stats['timeout']:>7}"
+            f" {stats['suspicious']:>10} {stats['no_tests']:>8}  {rate:7.1%} killed in {elapsed:.0f} s"
+        )
+    session.log("mutation summary:\n" + "\n".join(lines))
+    if below:
+        session.error(f"kill rate below {MUTATION_MIN_KILL_RATE:.0%}: {', '.join(below)}")

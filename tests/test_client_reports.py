@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from typing import Any
 
 import pytest
 
+from forking import fork_running, wait_exit
+from sentry_feedback import _client_reports
 from sentry_feedback._client_reports import ClientReportRecorder, DiscardReason
 
 
@@ -95,6 +98,21 @@ def test_restore_puts_counts_back() -> None:
     }
 
 
+def test_restore_adds_to_counts_already_folded() -> None:
+    # Two reports that could not be sent, put back one after the other, and counts folded in between.
+    recorder = ClientReportRecorder()
+    recorder.record("network_error", "feedback", 2)
+    first = recorder.take()
+    recorder.record("network_error", "feedback", 5)
+    second = recorder.take()
+    assert first is not None and second is not None
+    recorder.record("network_error", "feedback", 1)
+    assert recorder.totals() == {("network_error", "feedback"): 8}  # folds the 1 into the pending counts
+    recorder.restore(first)
+    recorder.restore(second)
+    assert _quantities(recorder.take()) == {("network_error", "feedback"): 8}
+
+
 def test_restore_does_not_change_totals() -> None:
     recorder = ClientReportRecorder()
     recorder.record("network_error", "feedback", 2)
@@ -144,6 +162,7 @@ def test_totals_is_a_copy() -> None:
         ("INTERNAL_SDK_ERROR", "internal_sdk_error"),
         ("INVALID", "invalid"),
         ("CALLBACK_ERROR", "callback_error"),
+        ("BUFFER_OVERFLOW", "buffer_overflow"),
     ],
 )
 def test_discard_reasons(name: str, value: str) -> None:
@@ -196,3 +215,44 @@ def test_take_is_atomic_under_concurrent_records() -> None:
         ("queue_overflow", "attachment"): 4000,
     }
     assert recorder.take() is None
+
+
+def test_at_fork_hook_starts_every_recorder_afresh_under_a_new_lock() -> None:
+    # What a forked child runs first, here in this process: the parent's counts are the parent's to report.
+    recorder = ClientReportRecorder()
+    recorder.record("queue_overflow", "feedback", 3)
+    recorder.totals()  # folded
+    recorder.record("invalid", "attachment", 10)  # still incoming
+    held = recorder._lock
+    seen: list[object] = []
+    with held:
+        _client_reports._reset_in_child()
+        reader = threading.Thread(target=lambda: seen.append((recorder.has_pending(), recorder.take())), daemon=True)
+        reader.start()
+        reader.join(5)
+    reader.join(5)
+    assert seen == [(False, None)]
+    assert recorder.totals() == {}
+    recorder.record("invalid", "feedback")
+    assert _quantities(recorder.take()) == {("invalid", "feedback"): 1}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*use of fork\\(\\) may lead to deadlocks:DeprecationWarning")
+def test_forked_child_counts_only_its_own_drops() -> None:
+    recorder = ClientReportRecorder()
+    recorder.record("queue_overflow", "feedback", 3)
+    recorder.totals()
+    recorder.record("invalid", "attachment", 10)
+
+    def child() -> int:
+        if recorder.has_pending() or recorder.totals():
+            return 3
+        recorder.record("send_error", "feedback")
+        return 0 if _quantities(recorder.take()) == {("send_error", "feedback"): 1} else 4
+
+    # The fork happens while a thread of the parent holds the recorder's lock.
+    with recorder._lock:
+        pid = fork_running(child)
+    assert wait_exit(pid) == 0
+    assert recorder.totals() == {("queue_overflow", "feedback"): 3, ("invalid", "attachment"): 10}

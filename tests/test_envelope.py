@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from sentry_feedback._attachment import Attachment
-from sentry_feedback._envelope import Envelope, EnvelopeItem, data_category
-from sentry_feedback.exceptions import EnvelopeParseError
+from sentry_feedback._attachment import BLOCK, SMALL_FILE, Attachment, FileRegion
+from sentry_feedback._envelope import Envelope, EnvelopeItem, PayloadReadError, data_category
+from sentry_feedback.exceptions import AttachmentReadError, EnvelopeParseError
 
 EVENT_ID = "9ec79c33ec9942ab8353589fcb2e04dc"
 BINARY = b"line one\nline two\n\x00\x01\xff\xfe\n\n{not json}\n\x00"
@@ -142,7 +142,7 @@ def test_items_of_type() -> None:
 
 
 def test_item_needs_string_type() -> None:
-    with pytest.raises(ValueError, match="type"):
+    with pytest.raises(ValueError, match=r"^an envelope item header needs a string 'type'$"):
         EnvelopeItem({"length": 3}, b"abc")
 
 
@@ -333,10 +333,412 @@ def test_parse_malformed_raises(data: bytes, match: str) -> None:
 
 @pytest.mark.parametrize("data", ["{}\n", None, 42, ["{}"], {"a": 1}])
 def test_parse_non_bytes_raises(data: object) -> None:
-    with pytest.raises(EnvelopeParseError, match="bytes"):
+    with pytest.raises(EnvelopeParseError, match=r"^an envelope must be bytes$"):
         Envelope.parse(data)  # type: ignore[arg-type]
 
 
 def test_parse_error_is_value_error() -> None:
     with pytest.raises(ValueError):
         Envelope.parse(b"")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"not json\n", "envelope header is not valid JSON: "),
+        (b"[1, 2]\n", "envelope header must be a JSON object, not list"),
+        (b'"str"\n', "envelope header must be a JSON object, not str"),
+        (b"{}\n[]\n", "item header at byte 3 must be a JSON object, not list"),
+        (b"[" * 100_000 + b"]" * 100_000, "envelope header is nested too deeply"),
+        (b"{}\n" + b'{"a":' * 100_000 + b"1" + b"}" * 100_000 + b"\n", "item header at byte 3 is nested too deeply"),
+        (b'{}\n{"type":"attachment","length":10}\nabc\n', "attachment item is truncated: length 10, 4 bytes left"),
+        (b'{}\n{"type":"attachment","length":10}\n', "attachment item is truncated: length 10, 0 bytes left"),
+        (b'{}\n{"type":"attachment","length":10}', "attachment item is truncated: length 10, 0 bytes left"),
+    ],
+)
+def test_parse_error_messages_say_what_and_where(data: bytes, message: str) -> None:
+    with pytest.raises(EnvelopeParseError) as info:
+        Envelope.parse(data)
+    assert str(info.value).startswith(message)
+
+
+def test_get_json_on_too_deeply_nested_payload_raises_parse_error() -> None:
+    item = EnvelopeItem({"type": "event"}, b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(EnvelopeParseError, match=r"^event item payload is nested too deeply$"):
+        item.get_json()
+
+
+# --- max_items ------------------------------------------------------------------------
+
+
+def _items(count: int) -> bytes:
+    return b"{}\n" + b"".join(b'{"type":"attachment","length":1}\nx\n' for _ in range(count))
+
+
+def test_parse_max_items_allows_exactly_that_many() -> None:
+    assert len(Envelope.parse(_items(3), max_items=3)) == 3
+    assert len(Envelope.parse(_items(0), max_items=0)) == 0
+
+
+@pytest.mark.parametrize(("count", "max_items"), [(4, 3), (1, 0)])
+def test_parse_max_items_refuses_one_more(count: int, max_items: int) -> None:
+    with pytest.raises(EnvelopeParseError, match=f"^envelope has more than {max_items} items$"):
+        Envelope.parse(_items(count), max_items=max_items)
+
+
+def test_parse_file_max_items(tmp_path: Path) -> None:
+    path = tmp_path / "e.envelope"
+    path.write_bytes(_items(3))
+    assert len(Envelope.parse_file(str(path), max_items=3)) == 3
+    with pytest.raises(EnvelopeParseError, match=r"^envelope has more than 2 items$"):
+        Envelope.parse_file(str(path), max_items=2)
+
+
+# --- prepare (scrubbing before the payload is read) -----------------------------------
+
+
+def test_prepare_runs_once_in_place_before_the_payload_is_serialized() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def scrub(event: dict[str, Any]) -> None:
+        seen.append(dict(event))
+        event["user"] = "[Filtered]"
+
+    event: dict[str, Any] = {"user": "jane"}
+    item = EnvelopeItem.from_json("event", event, prepare=scrub)
+    assert seen == []  # not at creation
+    assert json.loads(item.payload) == {"user": "[Filtered]"}
+    assert event == {"user": "[Filtered]"}
+    assert item.get_json() is event
+    assert seen == [{"user": "jane"}]
+
+
+def test_prepare_runs_before_get_json_and_not_again_for_the_payload() -> None:
+    calls: list[object] = []
+
+    def scrub(event: dict[str, Any]) -> None:
+        calls.append(event)
+        event["message"] = "x"
+
+    event: dict[str, Any] = {"message": "secret"}
+    item = EnvelopeItem.from_json("event", event, prepare=scrub)
+    assert item.get_json() == {"message": "x"}
+    assert json.loads(item.payload) == {"message": "x"}
+    assert calls == [event]
+
+
+# --- chunks: the wire bytes in pieces -------------------------------------------------
+
+
+def _one_attachment(payload: bytes) -> Envelope:
+    return Envelope({"event_id": EVENT_ID}, [EnvelopeItem({"type": "attachment", "filename": "a.bin"}, payload)])
+
+
+def test_small_envelope_is_one_chunk() -> None:
+    env = _envelope()
+    data = env.serialize()
+    assert [bytes(c) for c in env.chunks()] == [data]
+
+
+def test_payload_that_just_fits_the_block_is_gathered_with_the_headers() -> None:
+    env = _one_attachment(b"p" * 100)
+    data = env.serialize()
+    head = data[:-101]  # headers and their newlines, without the payload and the final newline
+    assert [bytes(c) for c in env.chunks(len(data) - 1)] == [data]
+    # One byte less room: the payload is a piece of its own.
+    assert [bytes(c) for c in env.chunks(len(data) - 2)] == [head, b"p" * 100, b"\n"]
+    assert [bytes(c) for c in env.chunks(150)] == [head, b"p" * 100, b"\n"]
+
+
+def test_large_payload_in_memory_is_sliced_into_blocks() -> None:
+    payload = bytes(range(256)) * 1000  # 256000 bytes
+    env = _one_attachment(payload)
+    chunks = [bytes(c) for c in env.chunks(100_000)]
+    head = chunks[0]
+    assert head.endswith(b'"length":256000}\n')
+    assert chunks[1:] == [payload[:100_000], payload[100_000:200_000], payload[200_000:], b"\n"]
+    assert b"".join(chunks) == env.serialize()
+    assert Envelope.parse(env.serialize()).items[0].payload == payload
+
+
+def test_serialize_of_a_many_piece_envelope_is_the_pieces_joined() -> None:
+    payload = b"0123456789" * (BLOCK // 4)
+    env = Envelope({}, [EnvelopeItem({"type": "attachment"}, payload), EnvelopeItem({"type": "x"}, b"tail")])
+    data = env.serialize()
+    assert (
+        data
+        == b'{}\n{"type":"attachment","length":%d}\n' % len(payload) + payload + b'\n{"type":"x","length":4}\ntail\n'
+    )
+    assert len(list(env.chunks())) > 2
+
+
+@pytest.mark.parametrize("block", [1, 3, 64, 65, 1000])
+def test_item_chunks_of_an_in_memory_payload(block: int) -> None:
+    payload = bytes(range(200)) + b"!"
+    item = EnvelopeItem({"type": "attachment"}, payload)
+    chunks = [bytes(c) for c in item.chunks(block)]
+    assert b"".join(chunks) == payload
+    assert all(len(c) == block for c in chunks[:-1])
+    assert 0 < len(chunks[-1]) <= block
+    assert len(chunks) == -(-len(payload) // block)
+
+
+def test_item_chunks_of_a_lazy_json_payload() -> None:
+    item = EnvelopeItem.from_json("client_report", _client_report())
+    assert b"".join(item.chunks(7)) == item.payload
+    assert [bytes(c) for c in item.chunks()] == [item.payload]
+
+
+def test_item_chunks_of_a_file_region(tmp_path: Path) -> None:
+    path = tmp_path / "region.bin"
+    path.write_bytes(b"head" + bytes(range(256)) * 4 + b"tail")
+    item = EnvelopeItem({"type": "attachment"}, region=FileRegion(str(path), 4, 1024))
+    assert item.streamed
+    assert item.length == 1024
+    region = bytes(range(256)) * 4
+    assert [bytes(c) for c in item.chunks(300)] == [region[:300], region[300:600], region[600:900], region[900:]]
+
+
+def test_a_streamed_payload_is_read_from_its_file_as_it_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "live.log"
+    path.write_bytes(b"a" * 100 + b"b" * 100)
+    item = EnvelopeItem({"type": "attachment"}, region=FileRegion(str(path), 0, 200))
+    pieces = item.chunks(100)
+    assert next(pieces) == b"a" * 100
+    with path.open("r+b") as fh:  # the second block changes before it is reached: it was not read yet
+        fh.seek(100)
+        fh.write(b"c" * 100)
+    assert next(pieces) == b"c" * 100
+    assert list(pieces) == []
+
+
+def test_envelope_chunks_stream_a_file_region(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    content = bytes(range(256)) * 40
+    path.write_bytes(content)
+    item = EnvelopeItem({"type": "attachment", "filename": "big.bin"}, region=FileRegion(str(path), 0, len(content)))
+    env = Envelope({}, [item])
+    chunks = [bytes(c) for c in env.chunks(4096)]
+    assert chunks == [
+        b'{}\n{"type":"attachment","filename":"big.bin","length":10240}\n',
+        content[:4096],
+        content[4096:8192],
+        content[8192:],
+        b"\n",
+    ]
+    assert Envelope.parse(env.serialize()).items[0].payload == content
+
+
+def test_unreadable_payload_names_its_item(tmp_path: Path) -> None:
+    good = EnvelopeItem({"type": "attachment"}, b"fine")
+    bad = EnvelopeItem.from_attachment(Attachment(path=tmp_path / "missing.bin"))
+    env = Envelope({}, [good, bad])
+    with pytest.raises(PayloadReadError) as info:
+        b"".join(env.chunks())
+    assert info.value.item is bad
+    assert isinstance(info.value.error, AttachmentReadError)
+    assert str(info.value) == str(info.value.error)
+    assert "missing.bin" in str(info.value)
+    assert not isinstance(info.value, OSError)
+    with pytest.raises(AttachmentReadError) as direct:
+        env.serialize()
+    assert str(direct.value) == str(info.value.error)
+
+
+# --- materialize ------------------------------------------------------------------------
+
+
+def test_materialize_reads_a_small_file_now(tmp_path: Path) -> None:
+    path = tmp_path / "small.log"
+    path.write_bytes(b"small\x00file")
+    item = EnvelopeItem.from_attachment(Attachment(path=path))
+    item.materialize(None)
+    path.unlink()  # read already: the file may go
+    assert not item.streamed
+    assert item.payload == b"small\x00file"
+    assert item.length == item.quantity() == len(b"small\x00file")
+    item.materialize(None)  # again: nothing to read
+    assert Envelope.parse(Envelope({}, [item]).serialize()).items[0].payload == b"small\x00file"
+
+
+def test_materialize_leaves_a_large_file_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "large.log"
+    content = b"L" * (SMALL_FILE + 1)
+    path.write_bytes(content)
+    item = EnvelopeItem.from_attachment(Attachment(path=path))
+    item.materialize(SMALL_FILE + 1)
+    assert item.streamed
+    assert item.length == item.quantity() == SMALL_FILE + 1
+    assert b"".join(item.chunks()) == content
+    assert Envelope.parse(Envelope({}, [item]).serialize()).items[0].payload == content
+
+
+def test_materialize_in_memory_attachment() -> None:
+    item = EnvelopeItem.from_attachment(Attachment(b"12345", filename="a.bin"))
+    item.materialize(5)  # exactly the limit is fine
+    assert item.payload == b"12345"
+    assert not item.streamed
+
+
+@pytest.mark.parametrize("limit", [0, 4])
+def test_materialize_refuses_an_attachment_over_the_limit(limit: int) -> None:
+    item = EnvelopeItem.from_attachment(Attachment(b"12345", filename="a.bin"))
+    with pytest.raises(AttachmentReadError) as info:
+        item.materialize(limit)
+    assert info.value.reason == "invalid"
+    assert info.value.quantity == 5
+
+
+@pytest.mark.parametrize("limit", [None, 5])
+def test_materialize_checks_a_payload_already_in_memory(limit: int | None) -> None:
+    item = EnvelopeItem({"type": "attachment"}, b"12345")
+    item.materialize(limit)  # within the limit (or none)
+    assert item.payload == b"12345"
+    item.materialize(None)
+
+
+def test_materialize_refuses_an_in_memory_attachment_payload_over_the_limit() -> None:
+    item = EnvelopeItem({"type": "attachment"}, b"123456")
+    with pytest.raises(AttachmentReadError) as info:
+        item.materialize(5)
+    assert str(info.value) == "larger than max_attachment_size (6 > 5 bytes)"
+    assert info.value.reason == "invalid"
+    assert info.value.quantity == 6
+
+
+@pytest.mark.parametrize("limit", [None, 1])
+def test_materialize_never_limits_other_items(limit: int | None) -> None:
+    report = EnvelopeItem.from_json("client_report", _client_report())
+    report.materialize(limit)
+    assert report.get_json() == _client_report()
+    raw = EnvelopeItem({"type": "session"}, b"{}" * 50)
+    raw.materialize(limit)
+    assert raw.payload == b"{}" * 50
+
+
+def test_materialize_a_missing_file_raises(tmp_path: Path) -> None:
+    item = EnvelopeItem.from_attachment(Attachment(path=tmp_path / "gone.bin"))
+    with pytest.raises(AttachmentReadError):
+        item.materialize(None)
+
+
+# --- span_quantity ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        (EnvelopeItem.from_json("transaction", {"spans": [{}, {}, {}]}), 4),
+        (EnvelopeItem.from_json("transaction", {"spans": []}), 1),
+        (EnvelopeItem.from_json("transaction", {}), 1),
+        (EnvelopeItem.from_json("transaction", {"spans": "not a list"}), 1),
+        (EnvelopeItem.from_json("transaction", {"spans": {"a": 1, "b": 2}}), 1),
+        (EnvelopeItem.from_json("transaction", [1, 2, 3]), 1),
+        (EnvelopeItem({"type": "transaction"}, b'{"spans":[{"op":"db"}]}'), 2),
+        (EnvelopeItem({"type": "transaction"}, b"not json"), 1),
+    ],
+)
+def test_span_quantity_counts_spans_plus_the_transaction(item: EnvelopeItem, expected: int) -> None:
+    assert item.span_quantity() == expected
+
+
+# --- parse_file: the same envelopes, large payloads left in the file --------------------
+
+
+def _parse_file(tmp_path: Path, data: bytes, inline: int = SMALL_FILE) -> Envelope:
+    path = tmp_path / "in.envelope"
+    path.write_bytes(data)
+    return Envelope.parse_file(str(path), inline=inline)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"{}",
+        b"{}\n",
+        b"{}\n\n",
+        b"{}\n\n  \n",
+        b'{"event_id":"abc"}\n{"type":"feedback"}\n{"message":"hi"}\n{"type":"attachment","filename":"a.txt"}\nhello\n',
+        b'{}\n{"type":"attachment","length":3}\na\nb\n{"type":"x"}\n{"x":1}\n',
+        b'{}\n{"type":"attachment"}\n\n',
+        b'{}\n{"type":"attachment","length":0}\n\n{"type":"event","length":2}\n{}',
+        b'{}\n{"type":"x","length":7}\n{"a":1}',
+        b'{}\n{"type":"x"}\n{"a":1}',
+        b'{}\n{"type":"attachment","length":5}\n\n\x00\n\n\x00\n',
+    ],
+)
+@pytest.mark.parametrize("inline", [0, 2, SMALL_FILE])
+def test_parse_file_agrees_with_parse(tmp_path: Path, data: bytes, inline: int) -> None:
+    expected = Envelope.parse(data)
+    parsed = _parse_file(tmp_path, data, inline)
+    assert parsed.headers == expected.headers
+    assert [i.headers for i in parsed] == [i.headers for i in expected]
+    assert [i.payload for i in parsed] == [i.payload for i in expected]
+    assert parsed.serialize() == expected.serialize()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"{bad\n",
+        b"[1, 2]\n",
+        b"{}\n[]\n",
+        b'{}\n{"length":3}\nabc\n',
+        b'{}\n{"type":"attachment","length":-1}\nabc\n',
+        b'{}\n{"type":"attachment","length":10}\nabc\n',
+        b'{}\n{"type":"attachment","length":10}',
+        b'{}\n{"type":"attachment","length":2}\nabc\n',
+        b'{}\n{"type":"attachment","length":2}\nabc',
+        b'{}\n\n{"type":"event"}\n{}\n',
+        b'{}\n{"type":"event"}\n{}\n\n  x\n',
+    ],
+)
+def test_parse_file_refuses_what_parse_refuses(tmp_path: Path, data: bytes) -> None:
+    with pytest.raises(EnvelopeParseError) as expected:
+        Envelope.parse(data)
+    with pytest.raises(EnvelopeParseError) as info:
+        _parse_file(tmp_path, data, inline=1)
+    assert str(info.value) == str(expected.value)
+
+
+@pytest.mark.parametrize(("size", "streamed"), [(9, False), (10, False), (11, True)])
+def test_parse_file_leaves_payloads_over_inline_in_the_file(tmp_path: Path, size: int, streamed: bool) -> None:
+    payload = bytes(range(size))
+    data = (
+        b'{}\n{"type":"event","length":2}\n{}\n{"type":"attachment","length":%d}\n' % size
+        + payload
+        + b'\n{"type":"x"}\nend\n'
+    )
+    parsed = _parse_file(tmp_path, data, inline=10)
+    event, attachment, last = parsed.items
+    assert not event.streamed and event.payload == b"{}"
+    assert attachment.streamed is streamed
+    assert attachment.headers == {"type": "attachment", "length": size}
+    assert attachment.length == attachment.quantity() == size
+    assert attachment.payload == payload
+    assert b"".join(attachment.chunks(4)) == payload
+    assert last.payload == b"end"
+    assert parsed.serialize() == Envelope.parse(data).serialize()
+
+
+def test_parse_file_of_a_serialized_envelope_round_trips(tmp_path: Path) -> None:
+    original = _envelope()
+    data = original.serialize()
+    parsed = _parse_file(tmp_path, data, inline=10)
+    assert [i.type for i in parsed] == ["feedback", "attachment", "client_report"]
+    assert [i.streamed for i in parsed] == [True, True, True]
+    assert parsed.items[0].get_json() == _feedback_event()
+    assert parsed.items[1].payload == BINARY
+    assert parsed.serialize() == data
+
+
+def test_parse_file_missing_raises_oserror(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        Envelope.parse_file(str(tmp_path / "nope.envelope"))
+
+
+def test_an_attachment_item_made_from_json_counts_its_bytes_before_it_is_serialized() -> None:
+    item = EnvelopeItem.from_json("attachment", {"log": "x" * 30})
+    assert item.quantity() == len(b'{"log":"' + b"x" * 30 + b'"}')
+    assert item.quantity() == len(item.payload)

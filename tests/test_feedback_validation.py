@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import enum
+import json
 import uuid
 from typing import Any
 
@@ -201,3 +203,39 @@ def test_tags_copied() -> None:
 def test_non_mapping_tags_rejected(tags: Any) -> None:
     with pytest.raises(InvalidFeedbackError, match="tags"):
         build_feedback_event("m", tags=tags)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"message": None}, "message must be a string, not NoneType"),
+        ({"message": b"x"}, "message must be a string, not bytes"),
+        ({"message": " \n"}, "message is empty"),
+        ({"message": "x" * 4097}, "message is 4097 characters long; the limit is 4096"),
+        ({"message": "m", "email": 1}, "email must be a string, not int"),
+        ({"message": "m", "name": b"Jane"}, "name must be a string, not bytes"),
+        ({"message": "m", "url": 3.0}, "url must be a string, not float"),
+        ({"message": "m", "source": ["api"]}, "source must be a string, not list"),
+        (
+            {"message": "m", "associated_event_id": "nope"},
+            "associated_event_id must be a UUID (32 hex digits, dashes allowed), not 'nope'",
+        ),
+        ({"message": "m", "replay_id": 42}, "replay_id must be a UUID (32 hex digits, dashes allowed), not 42"),
+        ({"message": "m", "tags": ["a"]}, "tags must be a mapping, not list"),
+    ],
+)
+def test_invalid_input_message_names_the_argument_and_the_problem(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidFeedbackError) as info:
+        build_feedback_event(**kwargs)
+    assert str(info.value) == message
+
+
+class Plan(str, enum.Enum):
+    PRO = "pro"
+
+
+def test_string_tag_values_are_kept_as_given() -> None:
+    # A str enum is a string: its value is the tag, not str() of it ("Plan.PRO").
+    event = build_feedback_event("m", tags={"plan": Plan.PRO, 3: Plan.PRO})
+    assert event["tags"] == {"plan": "pro", "3": "pro"}
+    assert json.loads(json.dumps(event["tags"])) == {"plan": "pro", "3": "pro"}

@@ -2,10 +2,15 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import os
+import threading
 import time
 
 import pytest
+from urllib3 import HTTPHeaderDict
 
+from forking import fork_running, wait_exit
+from sentry_feedback import _ratelimit
 from sentry_feedback._ratelimit import (
     DEFAULT_RETRY_AFTER,
     KNOWN_CATEGORIES,
@@ -342,3 +347,66 @@ def test_is_any_limited_with_only_all_limit() -> None:
     assert limiter.is_any_limited()
     clock.advance(60)
     assert not limiter.is_any_limited()
+
+
+def test_limits_hold_on_a_clock_that_starts_at_zero() -> None:
+    # A monotonic clock may read anything, 0 and fractions of a second included.
+    clock = FakeClock(start=0.0)
+    limiter = RateLimiter(clock=clock)
+    assert limiter.retry_after("feedback") == 0.0
+    assert not limiter.is_limited("feedback")
+    limiter.update(200, {"X-Sentry-Rate-Limits": "0.5:feedback"})
+    assert limiter.is_limited("feedback")
+    assert limiter.retry_after("feedback") == pytest.approx(0.5)
+    assert limiter.retry_after("error") == 0.0
+    assert not limiter.is_limited("error")
+    limiter.update(200, {"X-Sentry-Rate-Limits": "0.25::org"})
+    assert limiter.snapshot() == pytest.approx({"feedback": 0.5, "": 0.25})
+    clock.advance(0.25)
+    assert limiter.retry_after("error") == 0.0
+    assert limiter.retry_after("feedback") == pytest.approx(0.25)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*use of fork\\(\\) may lead to deadlocks:DeprecationWarning")
+def test_forked_child_keeps_the_limits_under_a_lock_of_its_own() -> None:
+    limiter, _ = _limiter()
+    limiter.update(200, {"X-Sentry-Rate-Limits": "60:feedback"})
+
+    def child() -> int:
+        if not limiter.is_limited("feedback") or limiter.is_limited("error"):
+            return 3
+        limiter.update(200, {"X-Sentry-Rate-Limits": "30:error"})
+        return 0 if limiter.snapshot() == {"feedback": 60.0, "error": 30.0} else 4
+
+    # The fork happens while a thread of the parent is inside the limiter (holds its lock).
+    with limiter._lock:
+        pid = fork_running(child)
+    assert wait_exit(pid) == 0
+    assert limiter.snapshot() == {"feedback": 60.0}  # what the child learnt is its own
+
+
+def test_at_fork_hook_renews_a_held_lock_and_keeps_the_limits() -> None:
+    # What a forked child runs first, here in this process: the lock a parent's thread held is replaced.
+    limiter, _ = _limiter()
+    limiter.update(200, {"X-Sentry-Rate-Limits": "60:feedback, 30::org"})
+    held = limiter._lock
+    seen: list[dict[str, float]] = []
+    with held:
+        _ratelimit._reinit_in_child()
+        reader = threading.Thread(target=lambda: seen.append(limiter.snapshot()), daemon=True)
+        reader.start()
+        reader.join(5)
+    reader.join(5)
+    assert seen == [{"feedback": 60.0, "": 30.0}]
+    assert limiter._lock is not held
+
+
+def test_every_value_of_a_repeated_header_applies() -> None:
+    # A transport may answer with urllib3's headers: a repeated header is one value per line there.
+    headers = HTTPHeaderDict()
+    headers.add("X-Sentry-Rate-Limits", "60:feedback")
+    headers.add("x-sentry-rate-limits", "30:error")
+    limiter, _ = _limiter()
+    limiter.update(200, headers)
+    assert limiter.snapshot() == {"feedback": 60.0, "error": 30.0}

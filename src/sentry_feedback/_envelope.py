@@ -193,7 +193,10 @@ class EnvelopeItem:
             return self._region.length
         if self._attachment is not None:
             return self._attachment.counted_size()
-        return 0
+        try:  # a JSON payload not serialized yet: its size once it is
+            return max(len(self.payload), 1)
+        except Exception:
+            return 1
 
     def span_quantity(self) -> int:
         """How many spans a ``transaction`` item counts for in client reports: its spans plus one (its own)."""
