@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests lint typecheck docs bench mutation``."""
+"""Developer sessions: ``nox -s tests lint typecheck docs bench mutation coverage``."""
 
 from __future__ import annotations
 
@@ -128,3 +128,27 @@ def mutation(session: nox.Session) -> None:
     session.log("mutation summary:\n" + "\n".join(lines))
     if below:
         session.error(f"kill rate below {MUTATION_MIN_KILL_RATE:.0%}: {', '.join(below)}")
+
+
+#: The least line coverage any module of src/ may have (``nox -s coverage``).
+COVERAGE_MIN_PERCENT = 85.0
+
+
+@nox.session
+def coverage(session: nox.Session) -> None:
+    """The test suite under coverage, Python subprocesses and forked children included (``[tool.coverage]`` in
+    pyproject.toml); prints the table and fails when a module of src/ is under COVERAGE_MIN_PERCENT."""
+    session.install("-e", ".[test]", "pytest-cov>=7", "coverage>=7.10")
+    session.run("pytest", "--cov", "--cov-report=term-missing", *session.posargs)
+    report = Path(session.create_tmp()) / "coverage.json"
+    session.run("coverage", "json", "-q", "-o", str(report))
+    files = json.loads(report.read_text(encoding="utf-8"))["files"]
+    low = {
+        name: data["summary"]["percent_covered"]
+        for name, data in files.items()
+        if data["summary"]["percent_covered"] < COVERAGE_MIN_PERCENT
+    }
+    for name, percent in sorted(low.items()):
+        session.log(f"{name}: {percent:.1f} %")
+    if low:
+        session.error(f"{len(low)} module(s) under {COVERAGE_MIN_PERCENT:.0f} % line coverage")
