@@ -6,10 +6,12 @@ import errno
 import logging
 import os
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -210,8 +212,52 @@ def test_sync(tmp_path: Path, journal: Journal) -> None:
 
 
 def test_a_key_too_long_is_refused(journal: Journal) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^journal key too long \(70000 bytes\)$"):
         journal.append("k" * 70_000, b"")
+    with pytest.raises(ValueError, match=r"^journal key too long \(65536 bytes\)$"):
+        encode_record(PUT, "é" * 32768)
+    longest = "k" * 0xFFFF
+    assert parse_records(encode_record(PUT, longest, b"v"))[0] == [(PUT, longest, b"v")]
+    assert journal.path is None  # nothing written for the refused key
+
+
+def test_the_shortest_record_is_read(tmp_path: Path) -> None:
+    """A done of the empty key is a header alone: the last record of a file may be exactly that long."""
+    shortest = encode_record(DONE, "")
+    assert parse_records(shortest) == ([(DONE, "", b"")], len(shortest))
+    assert parse_records(shortest[:-1]) == ([], 0)
+    write_journal(tmp_path, records((PUT, "", b"E"), (PUT, "a", b"A"), (DONE, "", b"")))
+    store = Store()
+    assert store.recover(tmp_path) == 1
+    assert store.stored == {"a": b"A"}
+
+
+def raw_record(magic: bytes, kind: int, raw_key: bytes, data: bytes) -> bytes:
+    """A record with any magic, kind and key bytes, and a CRC that matches them."""
+    prefix = struct.pack("<4sBxHI", magic, kind, len(raw_key), len(data))
+    crc = zlib.crc32(data, zlib.crc32(raw_key, zlib.crc32(prefix)))
+    return prefix + crc.to_bytes(4, "little") + raw_key + data
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        raw_record(b"SFJ2", PUT, b"x", b"X"),
+        raw_record(b"SFJ1", 3, b"x", b"X"),
+        raw_record(b"SFJ1", 0, b"x", b"X"),
+        raw_record(b"SFJ1", PUT, b"\xff\xfe", b"X"),
+    ],
+    ids=["magic", "kind-3", "kind-0", "key-not-utf8"],
+)
+def test_a_record_with_a_good_crc_but_bad_fields_ends_the_parse(tmp_path: Path, bad: bytes) -> None:
+    assert raw_record(b"SFJ1", PUT, b"a", b"A") == encode_record(PUT, "a", b"A")
+    good = encode_record(PUT, "a", b"A")
+    content = good + bad + encode_record(PUT, "c", b"C")
+    assert parse_records(content) == ([(PUT, "a", b"A")], len(good))
+    write_journal(tmp_path, content)
+    store = Store()
+    assert store.recover(tmp_path) == 1
+    assert store.stored == {"a": b"A"}
 
 
 def test_appends_from_many_threads(tmp_path: Path, journal: Journal) -> None:
@@ -255,8 +301,18 @@ def test_a_torn_tail_recovers_the_complete_records_only(tmp_path: Path, caplog: 
     with caplog.at_level(logging.WARNING, logger="sentry_feedback"):
         assert store.recover(tmp_path) == 1
     assert store.stored == {"b": b"B" * 100}
-    assert f"ignored {len(last) // 2} bytes" in caplog.text
+    assert caplog.messages == [
+        f"journal {DEAD_PID}-deadbeef.journal.recovering.{os.getpid()}: "
+        f"ignored {len(last) // 2} bytes of a torn or corrupt tail after 3 records"
+    ]
     assert journal_files(tmp_path) == []
+
+
+def test_a_whole_journal_is_recovered_without_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write_journal(tmp_path, records((PUT, "a", b"A"), (PUT, "b", b"B"), (DONE, "a", b"")))
+    with caplog.at_level(logging.DEBUG, logger="sentry_feedback"):
+        assert Store().recover(tmp_path) == 1
+    assert caplog.messages == []
 
 
 @pytest.mark.parametrize(
@@ -287,11 +343,13 @@ def test_a_failed_write_leaves_no_torn_record(
     fd = journal._fd
     size = os.path.getsize(journal.path or "")
     real_write = os.write
+    calls: list[int] = []
 
     def half_then_full(target: int, data: bytes) -> int:
         if target != fd:
             return real_write(target, data)
-        if len(data) > 1000:  # the first write of the record: half of it goes in
+        calls.append(len(data))
+        if len(calls) == 1:  # the first write of the record: half of it goes in
             return real_write(target, bytes(data)[: len(data) // 2])
         raise OSError(errno.ENOSPC, "No space left on device")
 
@@ -309,17 +367,19 @@ def test_a_failed_write_leaves_no_torn_record(
 
 
 def test_a_torn_record_that_cannot_be_cut_off_seals_the_journal(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, journal: Journal
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, journal: Journal, caplog: pytest.LogCaptureFixture
 ) -> None:
     journal.append("a", b"A")
     journal.append("b", b"B")
     fd = journal._fd
     path = Path(journal.path or "")
     real_write = os.write
+    calls: list[int] = []
 
     def half(target: int, data: bytes) -> int:
         if target == fd:
-            if len(data) > 100:
+            calls.append(len(data))
+            if len(calls) == 1:  # the record's first 50 bytes go in, then the disk fails
                 return real_write(target, bytes(data)[:50])
             raise OSError(errno.EIO, "I/O error")
         return real_write(target, data)
@@ -329,16 +389,21 @@ def test_a_torn_record_that_cannot_be_cut_off_seals_the_journal(
 
     monkeypatch.setattr(os, "write", half)
     monkeypatch.setattr(os, "ftruncate", no_truncate)
-    with pytest.raises(OSError):
+    with caplog.at_level(logging.ERROR, logger="sentry_feedback"), pytest.raises(OSError):
         journal.append("x", b"X" * 1000)
     monkeypatch.undo()
+    assert caplog.messages == [f"journal {path} may have a torn record that cannot be removed ([Errno 5] I/O error)"]
     # Had the process died now, the puts before the tear would be recovered.
     assert parse_records(path.read_bytes())[0] == [(PUT, "a", b"A"), (PUT, "b", b"B")]
-    with pytest.raises(OSError):
+    with pytest.raises(OSError) as refused:
         journal.append("y", b"Y")  # the caller stores it the old way
+    assert refused.value.errno == errno.EIO
+    assert refused.value.strerror == "the journal has a torn record; it takes no more puts"
     # A done after the tear could not be read: no key is released until all of them are.
-    with pytest.raises(OSError):
+    with pytest.raises(OSError) as held:
         journal.done("a")
+    assert held.value.errno == errno.EIO
+    assert held.value.strerror == "the journal still holds the put of a"
     with pytest.raises(OSError):
         journal.done("a")
     real_unlink = os.unlink
@@ -490,7 +555,11 @@ def test_a_failed_store_is_retried_by_the_next_recovery(tmp_path: Path, caplog: 
 
     with caplog.at_level(logging.WARNING, logger="sentry_feedback"):
         assert recover(str(tmp_path), broken, lambda key: False) == 0
-    assert "could not recover journal" in caplog.text
+    [record] = caplog.records
+    assert record.getMessage() == (
+        f"could not recover journal {DEAD_PID}-deadbeef.journal ([Errno 28] No space left on device); left for later"
+    )
+    assert record.exc_info is not None and isinstance(record.exc_info[1], OSError)
     assert len(journal_files(tmp_path)) == 1
     store = Store()
     assert store.recover(tmp_path) == 1  # the earlier attempt of this process is over
@@ -500,8 +569,38 @@ def test_a_failed_store_is_retried_by_the_next_recovery(tmp_path: Path, caplog: 
 
 def test_the_liveness_test_is_the_cache_one() -> None:
     assert _cache._pid_alive is _journal.pid_alive
-    assert _journal.pid_alive(os.getpid()) and _journal.pid_alive(os.getppid())
+    assert _journal.pid_alive(os.getpid())
     assert not _journal.pid_alive(DEAD_PID)
+    # A process of our own, not our parent: the test must not disturb the process it asks about.
+    # (Its signals are back to their defaults: a signal the test runner ignores must still count.)
+    code = (
+        "import signal, sys\n"
+        "for s in signal.valid_signals():\n"
+        "    try: signal.signal(s, signal.SIG_DFL)\n"
+        "    except (OSError, ValueError): pass\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "ready\n"
+        assert _journal.pid_alive(child.pid)
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        assert child.wait() == 0  # it ended on its own, not by a signal
+        assert child.stdout is not None
+        child.stdout.close()
+    assert not _journal.pid_alive(child.pid)  # reaped: gone
+
+
+def test_a_process_that_is_not_ours_to_signal_is_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    def not_permitted(pid: int, sig: int) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "kill", not_permitted)
+    assert _journal.pid_alive(DEAD_PID)
 
 
 def test_other_files_are_left_alone(tmp_path: Path) -> None:
@@ -709,6 +808,13 @@ def test_a_fork_the_hook_missed_still_gets_its_own_journal(
     child_pid = DEAD_PID + 1
     monkeypatch.setattr(os, "getpid", lambda: child_pid)  # as seen from a child the hook missed
     assert journal.path is None
+    assert journal.outstanding() == 0  # the parent's puts are not the child's
+    assert journal.compact() is True  # nothing of the child's to compact; the parent's file untouched
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    journal.sync()  # nothing of the child's to flush
+    assert synced == []
     journal.done("parent")  # not the child's
     journal.append("child", b"C")
     child_path = Path(journal.path or "")
@@ -824,3 +930,392 @@ def test_with_truncate_above_small_journals_get_done_records_and_large_ones_are_
     finally:
         journal.close()
     assert os.listdir(tmp_path) == []
+
+
+# -- short writes, failures, descriptors ------------------------------------------------------------
+
+
+def _short_writes(monkeypatch: pytest.MonkeyPatch, fd: int, sizes: list[int]) -> list[int]:
+    """Make ``os.write`` to ``fd`` write at most ``sizes[i]`` bytes on its i-th call (then all); the calls' results."""
+    real_write = os.write
+    results: list[int] = []
+
+    def short(target: int, data: bytes) -> int:
+        if target != fd:
+            return real_write(target, data)
+        assert len(results) < 1000, "the journal keeps writing"
+        limit = sizes[len(results)] if len(results) < len(sizes) else len(data)
+        n = real_write(target, bytes(data)[:limit]) if limit else 0
+        results.append(n)
+        return n
+
+    monkeypatch.setattr(os, "write", short)
+    return results
+
+
+def test_short_writes_are_completed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, journal: Journal) -> None:
+    journal.append("a", b"A")
+    fd = journal._fd
+    results = _short_writes(monkeypatch, fd, [10, 1, 1, 7])
+    journal.append("b", b"B" * 100)
+    monkeypatch.undo()
+    record = encode_record(PUT, "b", b"B" * 100)
+    assert results == [10, 1, 1, 7, len(record) - 19]
+    journal.append("c", b"C")
+    orphan(journal)
+    store = Store()
+    assert store.recover(tmp_path) == 3
+    assert store.stored == {"a": b"A", "b": b"B" * 100, "c": b"C"}
+
+
+def test_a_write_that_makes_no_progress_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, journal: Journal
+) -> None:
+    journal.append("a", b"A")
+    fd = journal._fd
+    size = os.path.getsize(journal.path or "")
+    results = _short_writes(monkeypatch, fd, [5, 0])
+    with pytest.raises(OSError) as failed:
+        journal.append("b", b"B" * 100)
+    monkeypatch.undo()
+    assert results == [5, 0]
+    assert failed.value.errno == errno.EIO
+    assert failed.value.strerror == "journal write made no progress"
+    assert os.path.getsize(journal.path or "") == size  # the five bytes are cut off
+    assert journal.outstanding() == 1
+    orphan(journal)
+    store = Store()
+    assert store.recover(tmp_path) == 1
+    assert store.stored == {"a": b"A"}
+
+
+def _fail_the_next_write_halfway(monkeypatch: pytest.MonkeyPatch, fd: int) -> None:
+    real_write = os.write
+    calls = []
+
+    def half_then_full(target: int, data: bytes) -> int:
+        if target != fd:
+            return real_write(target, data)
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(target, bytes(data)[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+
+
+@pytest.mark.parametrize("emptied_by", ["last-done", "compact"])
+def test_a_failed_write_after_the_file_was_emptied_leaves_no_torn_record(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emptied_by: str
+) -> None:
+    journal = Journal(str(tmp_path), truncate_above=0 if emptied_by == "last-done" else 10**9)
+    try:
+        journal.append("a", b"A" * 50)
+        journal.done("a")
+        if emptied_by == "compact":
+            assert os.path.getsize(journal.path or "") > 0  # a done record: small journals are not truncated
+            assert journal.compact() is True
+        assert os.path.getsize(journal.path or "") == 0
+        journal.append("b", b"B")
+        assert os.path.getsize(journal.path or "") == len(encode_record(PUT, "b", b"B"))
+        with monkeypatch.context() as patch:
+            _fail_the_next_write_halfway(patch, journal._fd)
+            with pytest.raises(OSError):
+                journal.append("x", b"X" * 500)
+        journal.append("c", b"C")
+        orphan(journal)
+    finally:
+        journal.close()
+    store = Store()
+    assert store.recover(tmp_path) == 2
+    assert store.stored == {"b": b"B", "c": b"C"}
+
+
+def test_the_last_done_writes_a_record_when_the_truncation_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, journal: Journal
+) -> None:
+    journal.append("a", b"A")
+    journal.append("b", b"B")
+    journal.done("a")
+
+    def no_truncate(target: int, length: int) -> None:
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(os, "ftruncate", no_truncate)
+    journal.done("b")
+    monkeypatch.undo()
+    assert journal.outstanding() == 0
+    content = Path(journal.path or "").read_bytes()
+    parsed = parse_records(content)[0]
+    assert [(kind, key) for kind, key, _ in parsed] == [(PUT, "a"), (PUT, "b"), (DONE, "a"), (DONE, "b")]
+    journal.close()
+    assert journal_files(tmp_path) == []  # nothing outstanding: removed
+    write_journal(tmp_path, content)  # had the process died before: nothing to recover
+    assert Store().recover(tmp_path) == 0
+
+
+def test_a_done_truncates_only_a_journal_larger_than_the_threshold(tmp_path: Path) -> None:
+    size = len(encode_record(PUT, "a", b"x" * 100))
+    journal = Journal(str(tmp_path), truncate_above=size)
+    try:
+        journal.append("a", b"x" * 100)
+        journal.done("a")  # exactly the threshold: a done record
+        path = journal.path or ""
+        assert os.path.getsize(path) == size + len(encode_record(DONE, "a"))
+        journal.append("b", b"y")
+        journal.done("b")  # larger: emptied
+        assert os.path.getsize(path) == 0
+    finally:
+        journal.close()
+
+
+def test_compact(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path), truncate_above=10**9)
+    try:
+        assert journal.compact() is True  # nothing open
+        journal.append("a", b"A")
+        assert journal.compact() is False  # a put is outstanding
+        journal.done("a")
+        path = journal.path or ""
+        assert os.path.getsize(path) > 0
+        assert journal.compact() is True
+        assert os.path.getsize(path) == 0
+        assert journal.compact() is True
+        journal.append("b", b"B")
+        assert parse_records(Path(path).read_bytes()) == ([(PUT, "b", b"B")], len(encode_record(PUT, "b", b"B")))
+    finally:
+        journal.close()
+
+
+def test_sync_flushes_the_file_and_the_directory_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, journal: Journal
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd") else str(fd))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    journal.sync()
+    assert synced == []  # nothing open
+    journal.append("a", b"A")
+    journal.sync()
+    journal.append("b", b"B")
+    journal.sync()
+    journal.sync()
+    if os.path.exists("/proc/self/fd"):
+        path = os.path.realpath(journal.path or "")
+        assert synced == [path, os.path.realpath(tmp_path), path, path]
+    else:
+        assert len(synced) == 4
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_a_journal_on_descriptor_zero(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A process that closed its standard input (a daemon) gets descriptor 0 for its journal."""
+    saved = os.dup(0)
+    os.close(0)
+    try:
+        journal = Journal(str(tmp_path), truncate_above=10**9)
+        journal.append("a", b"A")
+        assert journal._fd == 0
+        path = journal.path
+        journal.append("b", b"B")
+        assert journal.path == path  # the same file
+        synced: list[str] = []
+        real_fsync = os.fsync
+
+        def spy(fd: int) -> None:
+            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", spy)
+        journal.sync()
+        monkeypatch.undo()
+        assert synced == [os.path.realpath(path or ""), os.path.realpath(tmp_path)]
+        journal.done("a")
+        journal.done("b")
+        assert os.path.getsize(path or "") > 0
+        assert journal.compact() is True
+        assert os.path.getsize(path or "") == 0
+        journal.close()
+        assert journal_files(tmp_path) == []
+        with pytest.raises(OSError):
+            os.fstat(0)  # closed by the journal
+
+        parent = Journal(str(tmp_path))
+        parent.append("p", b"P")
+        assert parent._fd == 0
+        parent_path = os.path.realpath(parent.path or "")
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "getpid", lambda: DEAD_PID + 1)  # a child the fork hook missed
+            parent.append("c", b"C")  # the parent's descriptor is closed, a file of its own opened
+            child_path = os.path.realpath(parent.path or "")
+            assert child_path != parent_path
+            assert os.readlink("/proc/self/fd/0") == child_path  # not the parent's file, still open
+            parent.done("c")
+            parent.close()
+        assert parse_records(Path(parent_path).read_bytes())[0] == [(PUT, "p", b"P")]
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+
+
+def test_a_journal_never_opened_touches_no_descriptor(tmp_path: Path) -> None:
+    before = [os.fstat(fd).st_ino for fd in (0, 1, 2)]
+    journal = Journal(str(tmp_path))
+    journal.close()
+    journal = Journal(str(tmp_path))
+    journal.append("a", b"A")
+    assert journal._fd > 2
+    journal.done("a")
+    journal.close()
+    assert [os.fstat(fd).st_ino for fd in (0, 1, 2)] == before
+
+
+def test_close_logs_what_it_could_not_do(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    journal = Journal(str(tmp_path))
+    journal.append("a", b"A")
+    journal.done("a")
+    path = journal.path or ""
+    os.unlink(path)  # someone emptied the directory
+    with caplog.at_level(logging.DEBUG, logger="sentry_feedback"):
+        journal.close()  # does not raise
+    assert caplog.messages == [f"could not remove journal {path} ([Errno 2] No such file or directory: {path!r})"]
+
+    journal.append("b", b"B")
+    os.close(journal._fd)  # closed behind its back
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="sentry_feedback"):
+        journal.close()  # outstanding: kept, closed
+    assert caplog.messages == ["could not close a journal ([Errno 9] Bad file descriptor)"]
+
+
+def test_a_name_taken_by_an_earlier_process_with_our_pid_is_skipped_and_recovered(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, journal: Journal
+) -> None:
+    """In a container every run may have the same pid: a new journal never reuses a left one."""
+    taken = write_journal(tmp_path, records((PUT, "old", b"O")), pid=os.getpid(), token="0badcafe")
+    tokens = iter([bytes.fromhex("0badcafe"), bytes.fromhex("0badcafe"), bytes.fromhex("00c0ffee")])
+    monkeypatch.setattr(os, "urandom", lambda n: next(tokens))
+    journal.append("new", b"N")
+    monkeypatch.undo()
+    assert Path(journal.path or "").name == f"{os.getpid()}-00c0ffee.journal"
+    assert taken.read_bytes() == records((PUT, "old", b"O"))
+    store = Store()
+    assert store.recover(tmp_path) == 1  # the earlier process's; never ours
+    assert store.stored == {"old": b"O"}
+    assert journal_files(tmp_path) == [Path(journal.path or "")]
+
+
+def test_the_names_this_process_tracks_do_not_pile_up(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A long-running process keeps no name of a journal it no longer has."""
+    before = set(_journal._active)
+    for _ in range(3):
+        journal = Journal(str(tmp_path))
+        journal.append("a", b"A")
+        journal.done("a")
+        journal.close()  # nothing outstanding: the file goes
+    assert _journal._active == before
+
+    missing = Journal(str(tmp_path / "missing"))
+    for _ in range(3):
+        with pytest.raises(OSError):
+            missing.append("a", b"A")  # the directory is gone
+    assert _journal._active == before
+
+    real_listdir = os.listdir
+    phantom = f"{DEAD_PID}-0badf00d.journal"  # listed, then gone before it is claimed
+    monkeypatch.setattr(os, "listdir", lambda d: [*real_listdir(d), phantom])
+    assert Store().recover(tmp_path) == 0
+    monkeypatch.undo()
+    assert _journal._active == before
+
+
+@pytest.mark.parametrize("chain", ["", f".recovering.{DEAD_PID - 1}", f".recovering.{os.getpid()}"])
+def test_a_journal_under_recovery_is_not_claimed_again_by_this_process(tmp_path: Path, chain: str) -> None:
+    """``store`` may run anything, a recovery of the same directory included: it must not store twice."""
+    write_journal(tmp_path, records((PUT, "a", b"A"), (PUT, "b", b"B")))
+    if chain:
+        os.rename(tmp_path / f"{DEAD_PID}-deadbeef.journal", tmp_path / f"{DEAD_PID}-deadbeef.journal{chain}")
+    stored: list[str] = []
+    inner: list[int] = []
+
+    def store(key: str, data: bytes) -> None:
+        stored.append(key)
+        inner.append(recover(str(tmp_path), store, lambda key: False))
+
+    assert recover(str(tmp_path), store, lambda key: False) == 2
+    assert stored == ["a", "b"]
+    assert inner == [0, 0]
+    assert journal_files(tmp_path) == []
+
+
+def test_a_taken_over_recovery_names_every_recoverer(tmp_path: Path) -> None:
+    name = f"{DEAD_PID}-feedface.journal.recovering.{DEAD_PID - 1}"
+    (tmp_path / name).write_bytes(records((PUT, "a", b"A")))
+    seen: list[list[str]] = []
+
+    def store(key: str, data: bytes) -> None:
+        seen.append([p.name for p in journal_files(tmp_path)])
+        assert journal_pids(str(tmp_path)) == {DEAD_PID, DEAD_PID - 1, os.getpid()}
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    assert recover(str(tmp_path), store, lambda key: False) == 0
+    assert seen == [[f"{name}.{os.getpid()}"]]
+    # Left for later under that name: a recoverer after us takes it over in turn.
+    assert [p.name for p in journal_files(tmp_path)] == [f"{name}.{os.getpid()}"]
+    os.rename(tmp_path / f"{name}.{os.getpid()}", tmp_path / f"{name}.{DEAD_PID - 2}")
+    store_ = Store()
+    assert store_.recover(tmp_path) == 1
+    assert store_.stored == {"a": b"A"}
+
+
+def test_odd_journal_names(tmp_path: Path) -> None:
+    """The pid is what comes before the first dash; the chain is what follows the first marker."""
+    write_journal(tmp_path, records((PUT, "a", b"A")), token="dead-beef")
+    odd = f"{DEAD_PID}-x.journal.recovering.{DEAD_PID}.journal.recovering.{DEAD_PID}"
+    (tmp_path / odd).write_bytes(records((PUT, "b", b"B")))
+    assert journal_pids(str(tmp_path)) == {DEAD_PID}
+    store = Store()
+    assert store.recover(tmp_path) == 1
+    assert store.stored == {"a": b"A"}
+    assert [p.name for p in journal_files(tmp_path)] == [odd]  # not a journal: left alone
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_the_journal_under_recovery_is_not_inherited(tmp_path: Path) -> None:
+    """``store`` may start programs: they must not get the journal's descriptor."""
+    write_journal(tmp_path, records((PUT, "a", b"A"), (PUT, "b", b"B")))
+    inheritable: list[bool] = []
+
+    def store(key: str, data: bytes) -> None:
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            if ".journal.recovering." in target:
+                inheritable.append(os.get_inheritable(int(fd)))
+
+    assert recover(str(tmp_path), store, lambda key: False) == 2
+    assert inheritable == [False, False]
+
+
+def test_the_fork_hook_starts_every_journal_afresh(tmp_path: Path, journal: Journal) -> None:
+    """What a forked child's hook does, seen in this process: the old file is left as it was."""
+    journal.append("before", b"B")
+    old = Path(journal.path or "")
+    _journal._reinit_in_child()
+    assert journal.path is None
+    assert journal.outstanding() == 0
+    journal.append("after", b"A")  # a new lock and a new file
+    assert Path(journal.path or "") != old
+    assert parse_records(old.read_bytes())[0] == [(PUT, "before", b"B")]
+    store = Store()
+    # The hook forgot the old file's name: it is a journal left by "another" process with our pid.
+    assert store.recover(tmp_path) == 1
+    assert store.stored == {"before": b"B"}
+    assert journal_files(tmp_path) == [Path(journal.path or "")]

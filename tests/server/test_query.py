@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import time
 from dataclasses import FrozenInstanceError
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -79,6 +80,7 @@ VALID: list[tuple[str, tuple[Term, ...]]] = [
     ("url:https://example.com/a?b=c#d", (text("url", "https://example.com/a?b=c#d"),)),
     ('message:a"b', (text("message", 'a"b'),)),
     ("message:café", (text("message", "café"),)),
+    ("message:XXL", (text("message", "XXL"),)),  # a value may start with any letter (not an operator)
     # Aliases and every field.
     ("email:a@example.com", (text("contact_email", "a@example.com"),)),
     ("!contact_email:a@example.com", (text("contact_email", "a@example.com", negated=True),)),
@@ -155,6 +157,7 @@ VALID: list[tuple[str, tuple[Term, ...]]] = [
     ("environment:!=[a]", (Filter("environment", "IN", TextList(("a",)), negated=True),)),
     ("level:[\\*, a[b]", (Filter("level", "IN", TextList(("*", "a[b"))),)),
     ("tags[os]:[a, b]", (Filter("os", "IN", TextList(("a", "b")), tag=True),)),
+    ("release:[XL, aXb]", (Filter("release", "IN", TextList(("XL", "aXb"))),)),
     # has: and !has:.
     ("has:user.email", (Has("user.email"),)),
     ("!has:email", (Has("contact_email", negated=True),)),
@@ -296,6 +299,48 @@ def test_invalid_queries(query: str, position: int, expected: str) -> None:
     assert info.value.position == position
     assert expected in info.value.expected
     assert str(info.value) == f"Invalid query at position {position}: expected {info.value.expected}"
+
+
+#: One query for each message, and the whole message: where the problem is and what would fix it.
+EXACT: list[tuple[str, int, str]] = [
+    ("x !:b", 3, 'a field name before ":"'),
+    ("x tags[]:v", 7, 'a tag name after "tags["'),
+    ("x tags[a b]:v", 8, '"]" after the tag name (tag names use letters, digits and _ . : -)'),
+    ("x count:>", 9, 'a value after "count:>"'),
+    ("x status:!=", 11, 'a value after "status:!="'),
+    ("x !status:!=v", 10, 'a value without "!=" after a negated key (a double negation)'),
+    ("x count:>abc", 9, 'a number after "count:>" (only numbers and timestamps compare)'),
+    ("x count:>" + "9" * 400, 9, "a smaller number"),
+    ("x timestamp:yesterday", 12, "an ISO 8601 date or datetime such as 2023-09-28 or 2023-09-28T14:10:34Z"),
+    ("x timestamp:-24x", 12, "a relative time such as -24h or +7d (up to 8 digits; units s, m, h, d, w)"),
+    ('x message:"abc', 10, 'a closing quote (") for this quote'),
+    ("x k:[a*]", 6, 'a value without wildcards inside a list (write \\* for a "*")'),
+    ("x k:[a,,b]", 7, "a value in the list"),
+    ("x k:[a, b", 4, 'a closing "]" for this list'),
+    ("x k:[a b]", 7, '"," or "]" after a value in the list'),
+]
+
+
+@pytest.mark.parametrize(("query", "position", "expected"), EXACT)
+def test_error_messages(query: str, position: int, expected: str) -> None:
+    with pytest.raises(QuerySyntaxError) as info:
+        parse_query(query)
+    assert (info.value.position, info.value.expected) == (position, expected)
+
+
+def test_datetimes_are_utc_whatever_the_local_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not hasattr(time, "tzset"):
+        pytest.skip("needs time.tzset")
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        for query in ("timestamp:2023-09-28T14:10:34+02:00", "timestamp:2023-09-28", "timestamp:>2023-09-28T14:10"):
+            term = parse_query(query).terms[0]
+            assert isinstance(term, Filter) and isinstance(term.value, DateTime)
+            assert term.value.value.tzinfo == UTC, query
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_tables_cover_enough_cases() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from sentry_feedback._envelope import Envelope, EnvelopeItem
 from sentry_feedback.server import FeedbackStore
-from sentry_feedback.server._query import FIELDS, Filter, Has, Query, Text, parse_query
+from sentry_feedback.server._query import FIELDS, DateTime, Filter, Has, Number, Query, Text, TextList, parse_query
 from sentry_feedback.server._search import FIELD_SQL, compile_query
 
 DAY = 86400.0
@@ -165,6 +165,7 @@ QUERIES: list[tuple[str, set[str]]] = [
     (f"trace:{DASHED}", {A}),
     (f"id:{event_id(1)}", {B}),
     (f"id:[{event_id(1)}, {event_id(2).upper()}]", {B, C}),
+    (f"id:[{event_id(1)}, {event_id(9).upper()}]", {B, J}),
     ("status:resolved", {J}),
     ("!status:resolved", ALL - {J}),
     ("platform:python", NOTES),
@@ -183,6 +184,7 @@ QUERIES: list[tuple[str, set[str]]] = [
     ("region:eu?west", set()),
     ('path:"C:\\\\temp\\\\x"', {E}),
     ("path:*\\\\temp*", {E}),
+    ("path:*\\\\_*", set()),  # a literal backslash, then a literal underscore
     ("flavor:[vanilla, choc_chip]", {A, B}),
     ("!flavor:[vanilla, choc_chip]", ALL - {A, B}),
     ("has:flavor", {A, B, C, I}),
@@ -260,6 +262,50 @@ def test_values_are_always_parameters() -> None:
 def test_unknown_field_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown search field"):
         compile_query(Query((Has("nope"),)), now=NOW)
+
+
+WHEN = DateTime(datetime(2024, 5, 10, tzinfo=timezone.utc))
+
+
+@pytest.mark.parametrize(
+    ("term", "message"),
+    [
+        (Filter("status", "IN", Text("x")), "cannot compare 'status' with IN Text(text='x')"),
+        (Filter("status", "<", Text("x")), "cannot compare 'status' with < Text(text='x')"),
+        (Filter("status", "=", TextList(("x",))), "cannot compare 'status' with = TextList(items=('x',))"),
+        (Filter("timestamp", "IN", WHEN), f"cannot compare 'timestamp' with IN {WHEN!r}"),
+        (Filter("count", "=", Number(1.0), tag=True), "cannot compare 'count' with = Number(value=1.0)"),
+        ("status:x", "not a search term: 'status:x'"),
+    ],
+)
+def test_terms_the_parser_never_makes_are_refused(term: Any, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        compile_query(Query((term,)), now=NOW)
+    assert str(info.value) == message
+
+
+def test_an_empty_list_matches_nothing(store: FeedbackStore) -> None:
+    assert found(store, Query((Filter("environment", "IN", TextList(())),))) == set()
+    assert found(store, Query((Filter("environment", "IN", TextList(()), negated=True),))) == ALL
+
+
+def test_the_last_day_of_the_calendar(store: FeedbackStore) -> None:
+    assert found(store, parse_query("timestamp:9999-12-31")) == set()
+    assert found(store, parse_query("!timestamp:9999-12-31")) == ALL
+
+
+DASHED_ID = "4F0E1833-2D11-431C-9B97-D924EDECB76E"
+
+
+def test_only_ids_are_compared_as_ids() -> None:
+    """A value that looks like a UUID is text in any other field or tag: it must match as written."""
+    with FeedbackStore() as s:
+        extra = {"user": {"id": DASHED_ID}, "tags": {"ref": DASHED_ID}}
+        send(s, 0, "1", feedback_event("with a reference", T0, extra))
+        send(s, 1, "1", feedback_event("without", T0, {}))
+        for text in (f"user.id:{DASHED_ID}", f"ref:{DASHED_ID}", f"ref:[{DASHED_ID}, x]", f"user.id:[{DASHED_ID}]"):
+            assert found(s, parse_query(text)) == {"with a reference"}, text
+        assert found(s, parse_query(f"id:{event_id(0).upper()}")) == {"with a reference"}
 
 
 def ids(page: list[Any]) -> list[str]:
