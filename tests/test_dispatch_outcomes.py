@@ -583,6 +583,49 @@ def test_the_drain_backs_off_while_the_server_cannot_be_reached(
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []  # a failed attempt is no worker error
 
 
+class GatedFaultServer(FaultServer):
+    """A :class:`FaultServer` that holds each answer until ``release`` is set; ``arrived`` says one is held."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+
+    def _record(self, *args: Any, **kwargs: Any) -> None:
+        super()._record(*args, **kwargs)
+        self.arrived.set()
+        self.release.wait(10)
+
+
+def test_a_flush_during_a_failing_drain_step_does_not_retry_at_once(
+    tmp_path: Path,
+    sentry_init: Callable[..., sf.Client],
+    sentry_receiver: LocalReceiver,
+) -> None:
+    cache = tmp_path / "cache"
+    leftover(cache, 1, feedback_item("left by an earlier run"))
+    server = GatedFaultServer([], then=NOT_HTTP, upstream=sentry_receiver).start()
+    try:
+        client = sentry_init(dsn=server.dsn, cache_dir=str(cache), retry=sf.RetryPolicy(initial=30, maximum=30))
+        assert server.arrived.wait(10)  # the first drain step is sending, its answer held
+        assert not client.flush(0.2)  # the step in progress decides: it cannot end in time
+        server.release.set()
+        deadline = time.monotonic() + 10
+        while not client.flush(0):  # until the step is over
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert client.flush(5)  # backing off: no wait
+        # The step that failed scheduled the next one 30 s away; the flush queued none of its own.
+        assert not server.wait_for_exchanges(2, timeout=1.0)
+        assert len(server.exchanges) == 1
+        assert cache_files(cache) == ["00000000000000000001-1-1-0badf00d.envelope"]
+        assert client.client_reports.totals() == {}
+    finally:
+        server.release.set()
+        sf.testing.reset()
+        server.stop()
+
+
 def test_counts_kept_in_the_cache_at_shutdown_go_out_at_the_next_start(
     tmp_path: Path,
     sentry_init: Callable[..., sf.Client],

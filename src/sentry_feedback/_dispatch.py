@@ -346,7 +346,9 @@ class Dispatcher:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                if not self._drain_scheduled:
+                # One step at a time: a step in progress schedules its successor itself (after a
+                # failure, with the back-off, which a step queued here would skip).
+                if not (self._drain_scheduled or self._draining):
                     self._drain_scheduled = True
                     self._worker.submit_later(_Task(None, kind="drain"), 0.0, background=True)
                 self._drain_progress.wait(min(remaining, _CACHE_POLL))
@@ -841,14 +843,17 @@ class Dispatcher:
         with self._drain_progress:
             self._drain_scheduled = False
             self._draining = True
+        delay: float | None = None
         try:
             delay = self._drain_step()
         finally:
             with self._drain_progress:
                 self._draining = False
+                # Marked scheduled before a waiting flush looks, so that it does not queue another.
+                self._drain_scheduled = self._drain_scheduled or delay is not None
                 self._drain_progress.notify_all()
         if delay is not None:
-            self._schedule_drain(delay)
+            self._worker.submit_later(_Task(None, kind="drain"), delay, background=True)
 
     def _drain_step(self) -> float | None:
         """Send the oldest envelope of the offline cache; the delay until the next step, ``None``: done."""
