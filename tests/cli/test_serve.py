@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import signal
@@ -22,6 +23,39 @@ from sentry_feedback.server import Arrival, LocalReceiver
 from .conftest import Result, assert_no_traceback, cli_env, sdk_feedback
 
 TIMEOUT = 30.0
+
+
+class InProcessServe:
+    """``cmd_serve`` on a thread of this process, with each arrival also put in ``arrived``."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.args = build_parser().parse_args(argv)
+        self.stop = threading.Event()
+        self.arrived: queue.Queue[Arrival] = queue.Queue()
+        self.codes: list[int] = []
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[LocalReceiver]:
+        """Serve while the block runs; the receiver once it is ready. The exit code lands in ``codes``."""
+        ready: queue.Queue[LocalReceiver] = queue.Queue()
+        original = _serve.on_arrival
+
+        def on_arrival(arrival: Arrival) -> None:
+            original(arrival)
+            self.arrived.put(arrival)
+
+        thread = threading.Thread(
+            target=lambda: self.codes.append(_serve.cmd_serve(self.args, stop=self.stop, on_ready=ready.put)),
+            daemon=True,
+        )
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_serve, "on_arrival", on_arrival)
+            thread.start()
+            try:
+                yield ready.get(timeout=TIMEOUT)
+            finally:
+                self.stop.set()
+                thread.join(TIMEOUT)
 
 
 class ServeProcess:
@@ -219,32 +253,14 @@ def test_serve_in_process_with_a_config_file(tmp_path: Path, capsys: pytest.Capt
             }
         )
     )
-    args = build_parser().parse_args(
+    serve = InProcessServe(
         ["serve", "--port", "0", "--database", ":memory:", "--config", str(config), "--read-token", "extra-read-1"]
     )
-    stop = threading.Event()
-    ready: queue.Queue[LocalReceiver] = queue.Queue()
-    arrived: queue.Queue[Arrival] = queue.Queue()
-    original = _serve.on_arrival
-
-    def on_arrival(arrival: Arrival) -> None:
-        original(arrival)
-        arrived.put(arrival)
-
-    codes: list[int] = []
-    thread = threading.Thread(
-        target=lambda: codes.append(_serve.cmd_serve(args, stop=stop, on_ready=ready.put)), daemon=True
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_serve, "on_arrival", on_arrival)
-        thread.start()
-        receiver = ready.get(timeout=TIMEOUT)
+    with serve.running() as receiver:
         netloc = receiver.url.split("://")[1]
         feedback_id = sdk_feedback(f"http://appkey@{netloc}/8", "to the app project")
-        assert arrived.get(timeout=TIMEOUT).event_id == feedback_id
-        stop.set()
-        thread.join(TIMEOUT)
-    assert codes == [0]
+        assert serve.arrived.get(timeout=TIMEOUT).event_id == feedback_id
+    assert serve.codes == [0]
     out = capsys.readouterr().out
     assert f"DSN:       http://webkey@{netloc}/7   (project web)" in out
     assert f"DSN:       http://appkey@{netloc}/8   (project app)" in out
@@ -277,16 +293,7 @@ def test_arrival_lines_cut_messages_at_80_columns_and_summaries_at_160(capsys: p
 
 
 def test_serve_prints_a_line_for_each_transaction_and_session(capsys: pytest.CaptureFixture[str]) -> None:
-    args = build_parser().parse_args(["serve", "--port", "0", "--database", ":memory:", "--project", "web"])
-    stop = threading.Event()
-    ready: queue.Queue[LocalReceiver] = queue.Queue()
-    arrived: queue.Queue[Arrival] = queue.Queue()
-    original = _serve.on_arrival
-
-    def on_arrival(arrival: Arrival) -> None:
-        original(arrival)
-        arrived.put(arrival)
-
+    serve = InProcessServe(["serve", "--port", "0", "--database", ":memory:", "--project", "web"])
     trace = {"trace_id": "771a43a4192642f0b136d5159a501700", "span_id": "b0e6f15b45c36b12", "op": "http.server"}
     spans = [{"span_id": f"{n:016x}", "start_timestamp": 10.0, "timestamp": 10.25} for n in (1, 2)]
     transaction = {"type": "transaction", "transaction": "POST /checkout", "start_timestamp": 10.0,
@@ -305,23 +312,14 @@ def test_serve_prints_a_line_for_each_transaction_and_session(capsys: pytest.Cap
         b"{}\n" + items(("session", update), ("sessions", counts)),
     ]
 
-    codes: list[int] = []
-    thread = threading.Thread(
-        target=lambda: codes.append(_serve.cmd_serve(args, stop=stop, on_ready=ready.put)), daemon=True
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_serve, "on_arrival", on_arrival)
-        thread.start()
-        receiver = ready.get(timeout=TIMEOUT)
+    with serve.running() as receiver:
         for body in envelopes:
             response = urllib3.request(
                 "POST", receiver.envelope_url, body=body, headers={"X-Sentry-Auth": "Sentry sentry_key=public"}
             )
             assert response.status == 200, response.data
-        kinds = [arrived.get(timeout=TIMEOUT).kind for _ in range(3)]
-        stop.set()
-        thread.join(TIMEOUT)
-    assert codes == [0]
+        kinds = [serve.arrived.get(timeout=TIMEOUT).kind for _ in range(3)]
+    assert serve.codes == [0]
     assert kinds == ["transaction", "session", "sessions"]
     lines = capsys.readouterr().out.splitlines()
     arrivals = lines[lines.index("Ctrl-C stops the server. Arrivals:") + 1 :]
