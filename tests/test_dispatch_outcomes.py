@@ -59,6 +59,24 @@ class TimedFaultServer(FaultServer):
         super()._record(*args, **kwargs)
 
 
+class FirstSendHeld:
+    """A :class:`MockTransport` handler that holds the first send until ``release`` (then raises ``error``, if any)."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.sent: list[Envelope] = []
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.error = error
+
+    def __call__(self, envelope: Envelope) -> None:
+        self.sent.append(envelope)
+        if len(self.sent) == 1:
+            self.started.set()
+            self.release.wait(10)
+            if self.error is not None:
+                raise self.error
+
+
 @pytest.fixture
 def faulty(sentry_receiver: LocalReceiver) -> Iterator[Callable[..., FaultServer]]:
     """``faulty(faults, then=Forward())``: a server that misbehaves as scripted, in front of ``sentry_receiver``."""
@@ -457,23 +475,15 @@ def test_retries_wait_as_the_policy_says(
 
 def test_no_retry_once_the_client_has_retired() -> None:
     """A send that fails after a newer client took over is counted at once, not retried."""
-    started, release = threading.Event(), threading.Event()
-    calls: list[Envelope] = []
-
-    def handler(envelope: Envelope) -> None:
-        calls.append(envelope)
-        if len(calls) == 1:
-            started.set()
-            release.wait(10)
-            raise sf.TransportError("connection reset")
-
-    transport = MockTransport(handler)
+    held = FirstSendHeld(sf.TransportError("connection reset"))
+    transport = MockTransport(held)
     old = sf.init(transport=transport, retry=sf.RetryPolicy(max_attempts=5, initial=0.01, maximum=0.01))
     sf.capture_feedback("x", attachments=[sf.Attachment(ATTACHMENT, filename="a.txt")])
-    assert started.wait(10)
+    assert held.started.wait(10)
     sf.init(transport=MockTransport())  # the old client retires: its queue is closed
-    release.set()
+    held.release.set()
     assert transport.wait_for(2, timeout=10)  # its last client report, no retry
+    calls = held.sent
     assert [item_types(e) for e in calls] == [["feedback", "attachment"], ["client_report"]]
     assert report_counts(calls[1]) == {("network_error", "feedback"): 1, ("network_error", "attachment"): 10}
     assert old.client_reports.totals() == {("network_error", "feedback"): 1, ("network_error", "attachment"): 10}
@@ -863,25 +873,17 @@ def test_a_retired_client_stops_draining(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     for i in range(3):
         leftover(cache, i, feedback_item(f"left behind {i}"))
-    started, release = threading.Event(), threading.Event()
-    sent: list[Envelope] = []
-
-    def gated(envelope: Envelope) -> None:
-        sent.append(envelope)
-        if len(sent) == 1:
-            started.set()
-            release.wait(10)
-
+    held = FirstSendHeld()
     before = set(threading.enumerate())
-    sf.init(transport=MockTransport(gated), cache_dir=str(cache))
-    assert started.wait(10)
+    sf.init(transport=MockTransport(held), cache_dir=str(cache))
+    assert held.started.wait(10)
     workers = [t for t in threading.enumerate() if t not in before]
     sf.init()  # a client without a DSN takes over: the old one retires
-    release.set()
+    held.release.set()
     for thread in workers:
         thread.join(10)
         assert not thread.is_alive()
-    assert len(sent) == 1  # the step under way finished; no other began
+    assert len(held.sent) == 1  # the step under way finished; no other began
     assert len(cache_files(cache)) == 2  # for the next start
 
 
