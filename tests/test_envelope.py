@@ -742,3 +742,12 @@ def test_an_attachment_item_made_from_json_counts_its_bytes_before_it_is_seriali
     item = EnvelopeItem.from_json("attachment", {"log": "x" * 30})
     assert item.quantity() == len(b'{"log":"' + b"x" * 30 + b'"}')
     assert item.quantity() == len(item.payload)
+
+
+def test_an_attachment_item_made_from_json_counts_one_byte_for_a_digit_and_one_when_unknown() -> None:
+    assert EnvelopeItem.from_json("attachment", 7).quantity() == 1
+
+    def fails(payload: object) -> None:
+        raise RuntimeError("prepare failed")
+
+    assert EnvelopeItem.from_json("attachment", {"log": "x" * 30}, prepare=fails).quantity() == 1

@@ -194,8 +194,8 @@ class EnvelopeItem:
         if self._attachment is not None:
             return self._attachment.counted_size()
         try:  # a JSON payload not serialized yet: its size once it is
-            return max(len(self.payload), 1)
-        except Exception:
+            return len(self.payload)
+        except Exception:  # (its ``prepare`` failed: the size is unknown)
             return 1
 
     def span_quantity(self) -> int:
