@@ -636,6 +636,27 @@ def test_a_flush_during_a_failing_drain_step_does_not_retry_at_once(
         server.stop()
 
 
+def test_log_lines_name_an_envelope_without_an_event_id_by_its_items(
+    sentry_init: Callable[..., sf.Client],
+    faulty: Callable[..., FaultServer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = faulty([], then=NOT_HTTP)
+    sentry_init(dsn=server.dsn, retry=ONCE, release="shop@1.0")
+    caplog.set_level(logging.WARNING, logger="sentry_feedback")
+    sf.start_session()
+    sf.capture_session(end=True)
+    assert sf.flush(5)
+    port = server.port
+    assert [r.getMessage() for r in caplog.records] == [
+        f"could not send envelope (session) after 1 attempt(s): {NOT_HTTP_ERROR.format(port=port)}"
+    ]
+    assert _dispatch._label(Envelope({}, [])) == "(empty)"
+    items = [feedback_item("a"), feedback_item("b"), report_item({("sample_rate", "error"): 1})]
+    assert _dispatch._label(Envelope({}, items)) == "(feedback, client_report)"
+    assert _dispatch._label(Envelope({"event_id": "ab" * 16}, items)) == "ab" * 16
+
+
 def test_counts_kept_in_the_cache_at_shutdown_go_out_at_the_next_start(
     tmp_path: Path,
     sentry_init: Callable[..., sf.Client],

@@ -176,6 +176,11 @@ _Sent.DELIVERED, _Sent.FINAL, _Sent.NETWORK = (
 )
 
 
+def _label(envelope: Envelope) -> str:
+    """How log lines name ``envelope``: its event id, else its item types (a session envelope has no id)."""
+    return envelope.event_id or "({})".format(", ".join(dict.fromkeys(item.type for item in envelope.items)) or "empty")
+
+
 def record_dropped_items(recorder: ClientReportRecorder, reason: str, items: list[EnvelopeItem]) -> None:
     """Count each item (attachments by bytes) as dropped for ``reason``; client reports are not counted.
 
@@ -269,7 +274,7 @@ class Dispatcher:
         self._forget_early(task)
         reason = DiscardReason.QUEUE_OVERFLOW
         record_dropped_items(self.recorder, reason, envelope.items)
-        logger.warning("transport queue is full; dropped envelope %s", envelope.event_id)
+        logger.warning("transport queue is full; dropped envelope %s", _label(envelope))
         if ticket is not None:
             ticket.resolve(
                 FeedbackDroppedError(
@@ -290,10 +295,9 @@ class Dispatcher:
             try:
                 self._cache.journal_done(task.journal_key)
             except OSError:
-                event_id = task.envelope.event_id if task.envelope is not None else None
                 logger.warning(
                     "could not update the journal for envelope %s",
-                    event_id,
+                    _label(task.envelope) if task.envelope is not None else None,
                     exc_info=True,
                 )
 
@@ -444,10 +448,10 @@ class Dispatcher:
             except Exception:
                 logger.warning(
                     "could not keep envelope %s in the cache",
-                    envelope.event_id,
+                    _label(envelope),
                     exc_info=True,
                 )
-        logger.warning("envelope %s was not sent before shutdown", envelope.event_id)
+        logger.warning("envelope %s was not sent before shutdown", _label(envelope))
         record_dropped_items(self.recorder, DiscardReason.NETWORK_ERROR, envelope.items)
         if task.ticket is not None:
             task.ticket.resolve(NetworkError("not sent before shutdown", event_id=envelope.event_id))
@@ -498,7 +502,7 @@ class Dispatcher:
             else:
                 self._retry_send(task, ticket)
         except BaseException as exc:  # SystemExit from user code (a __repr__, a transport) included
-            logger.exception("internal error while sending envelope %s", task.envelope.event_id)
+            logger.exception("internal error while sending envelope %s", _label(task.envelope))
             record_dropped_items(self.recorder, DiscardReason.INTERNAL_SDK_ERROR, task.envelope.items)
             ticket.resolve(
                 FeedbackDroppedError(
@@ -587,7 +591,7 @@ class Dispatcher:
         except Exception:
             logger.debug(
                 "could not serialize envelope %s early",
-                envelope.event_id,
+                _label(envelope),
                 exc_info=True,
             )
             return _NOTHING_EARLY
@@ -596,7 +600,7 @@ class Dispatcher:
         except Exception:
             logger.debug(
                 "could not journal envelope %s; writing its file",
-                envelope.event_id,
+                _label(envelope),
                 exc_info=True,
             )
         try:
@@ -607,7 +611,7 @@ class Dispatcher:
         except Exception:
             logger.debug(
                 "could not write envelope %s to the cache early",
-                envelope.event_id,
+                _label(envelope),
                 exc_info=True,
             )
             return _NOTHING_EARLY
@@ -633,7 +637,7 @@ class Dispatcher:
         except OSError as exc:
             logger.warning(
                 "could not write envelope %s to the cache (%s); sending anyway",
-                envelope.event_id,
+                _label(envelope),
                 exc,
             )
         try:
@@ -641,7 +645,7 @@ class Dispatcher:
         except OSError:
             logger.warning(
                 "could not update the journal for envelope %s",
-                envelope.event_id,
+                _label(envelope),
                 exc_info=True,
             )
         return cached, envelope
@@ -652,7 +656,7 @@ class Dispatcher:
         try:
             return self._readable(envelope, lambda env: self._cache_rewrite(early, env))
         except OSError as exc:
-            logger.warning("could not update envelope %s in the cache (%s)", envelope.event_id, exc)
+            logger.warning("could not update envelope %s in the cache (%s)", _label(envelope), exc)
             return early, envelope
 
     def _persist(self, envelope: Envelope) -> tuple[CachedEnvelope | None, Envelope]:
@@ -664,7 +668,7 @@ class Dispatcher:
         except OSError as exc:
             logger.warning(
                 "could not write envelope %s to the cache (%s); sending anyway",
-                envelope.event_id,
+                _label(envelope),
                 exc,
             )
             return None, envelope
@@ -786,7 +790,7 @@ class Dispatcher:
                 self._network_failure(envelope, ticket, attempt, cached, exc)
                 return _Sent.NETWORK
             except BaseException as exc:  # a custom transport's SystemExit too: the worker goes on
-                logger.exception("transport failed to send envelope %s", event_id)
+                logger.exception("transport failed to send envelope %s", _label(envelope))
                 self._failed(envelope, report, DiscardReason.INTERNAL_SDK_ERROR)
                 if cached is not None and self._cache is not None:
                     self._cache.remove(cached)
@@ -818,7 +822,7 @@ class Dispatcher:
             delay = self._retry.delay(attempt)
             logger.info(
                 "could not send envelope %s (%s); retry %d in %.1f s",
-                event_id,
+                _label(envelope),
                 exc,
                 attempt,
                 delay,
@@ -828,12 +832,12 @@ class Dispatcher:
         if cached is not None:
             logger.warning(
                 "could not send envelope %s (%s); it stays in the cache for later",
-                event_id,
+                _label(envelope),
                 exc,
             )
             ticket.resolve(NetworkError(f"{exc} (kept in the offline cache)", event_id=event_id))
             return
-        logger.warning("could not send envelope %s after %d attempt(s): %s", event_id, attempt, exc)
+        logger.warning("could not send envelope %s after %d attempt(s): %s", _label(envelope), attempt, exc)
         record_dropped_items(self.recorder, DiscardReason.NETWORK_ERROR, envelope.items)
         ticket.resolve(NetworkError(str(exc), event_id=event_id))
 
@@ -922,7 +926,7 @@ class Dispatcher:
             logger.info(
                 "rate limited by the server (429) for %.0f s; envelope %s dropped",
                 retry,
-                event_id,
+                _label(envelope),
             )
             ticket.resolve(
                 RateLimitedError(
@@ -938,11 +942,11 @@ class Dispatcher:
             size = sum(item.length for item in envelope.items)
             logger.error(
                 "envelope %s (about %d bytes) is too large for the server (413); dropped",
-                event_id,
+                _label(envelope),
                 size,
             )
         else:
-            logger.warning("server answered %d to envelope %s: %s", status, event_id, detail)
+            logger.warning("server answered %d to envelope %s: %s", status, _label(envelope), detail)
         self._failed(envelope, report, DiscardReason.SEND_ERROR)
         message = f"the server answered HTTP {status}" + (f": {detail}" if detail else "")
         ticket.resolve(ServerError(message, status=status, detail=detail, event_id=event_id))
@@ -963,7 +967,7 @@ class Dispatcher:
                 except Exception:
                     logger.debug(
                         "unreadable client report in envelope %s",
-                        envelope.event_id,
+                        _label(envelope),
                         exc_info=True,
                     )
 
