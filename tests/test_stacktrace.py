@@ -732,3 +732,195 @@ def test_stacktrace_leaves_out_sdk_frames() -> None:
     assert len(limited["frames"]) == 2
     assert limited["frames"][-1]["function"] == "test_stacktrace_leaves_out_sdk_frames"
     assert "vars" not in limited["frames"][-1]
+
+
+# --- hostile exceptions, frames and values ---------------------------------------------------
+# Whatever an exception, a frame or a value does when read, capture goes on; only Ctrl-C
+# (KeyboardInterrupt) goes through, since it belongs to the program.
+
+
+class Raises:
+    """A class attribute that raises ``exc_type`` when it is read on an instance or the class."""
+
+    def __init__(self, exc_type: type[BaseException]) -> None:
+        self.exc_type = exc_type
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        raise self.exc_type("read")
+
+
+def hostile_exception(attribute: str, exc_type: type[BaseException]) -> BaseException:
+    """A ``ValueError("boom")`` (an ``ExceptionGroup`` for ``exceptions``) whose ``attribute`` raises when read."""
+    if attribute == "exceptions":
+        base: type[BaseException] = builtins.ExceptionGroup
+        cls = type("HostileGroup", (base,), {attribute: Raises(exc_type)})
+        return cls("boom", [ValueError("member")])
+    if attribute == "__str__":
+
+        def unprintable(self: BaseException) -> str:
+            raise exc_type("str")
+
+        return type("Hostile", (ValueError,), {"__str__": unprintable})("boom")
+    return type("Hostile", (ValueError,), {attribute: Raises(exc_type)})("boom")
+
+
+HOSTILE_ATTRIBUTES = [
+    "__cause__",
+    "__context__",
+    "__notes__",
+    "__str__",
+    pytest.param("exceptions", marks=needs_groups),
+]
+
+
+@pytest.mark.parametrize("attribute", HOSTILE_ATTRIBUTES)
+def test_an_exception_whose_attribute_raises_is_still_captured(attribute: str) -> None:
+    values = exceptions_from_error(hostile_exception(attribute, RuntimeError))
+    _check(values)
+    assert len(values) == 1  # no chain and no members could be read
+    expected = {"__str__": "<exception str() failed>", "exceptions": "boom (1 sub-exception)"}.get(attribute, "boom")
+    assert values[0]["value"] == expected
+    assert values[0]["type"] == ("HostileGroup" if attribute == "exceptions" else "Hostile")
+
+
+@pytest.mark.parametrize("attribute", HOSTILE_ATTRIBUTES)
+def test_ctrl_c_while_reading_an_exception_goes_through(attribute: str) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        exceptions_from_error(hostile_exception(attribute, KeyboardInterrupt))
+
+
+def _meta(**answers: object) -> type:
+    """A metaclass whose classes answer ``answers`` for those attributes (``__qualname__``, ``__name__``)."""
+
+    def getattribute(cls: type, name: str) -> object:
+        return answers[name] if name in answers else type.__getattribute__(cls, name)
+
+    return type("Meta", (type,), {"__getattribute__": getattribute})
+
+
+def test_an_exception_class_without_a_usable_name() -> None:
+    odd = _meta(__qualname__=5)("Odd", (ValueError,), {})
+    assert exceptions_from_error(odd("x"))[0]["type"] == "Odd"
+    nameless = _meta(__qualname__="", __name__=7)("Odd", (ValueError,), {})
+    assert exceptions_from_error(nameless("x"))[0]["type"] == "Exception"
+
+
+def _raised_in(code: str, filename: str, namespace: dict[Any, Any], local: Any = None) -> BaseException:
+    """The exception that ``code`` (compiled as ``filename``) raises when run in ``namespace``."""
+    compiled = compile(code, filename, "exec")
+    return _catch(lambda: exec(compiled, namespace, local if local is not None else namespace))
+
+
+def test_frames_of_odd_code_and_namespaces(tmp_path: Path) -> None:
+    options = StackOptions(include_local_variables=True)
+    # A module namespace with a non-string key: the key is shown by its repr.
+    error = _raised_in("x = 1\nraise ValueError('odd')", "<odd>", {"__name__": "odd", 1: "one"})
+    frame = exceptions_from_error(error, options=options)[-1]["stacktrace"]["frames"][-1]
+    assert frame["filename"] == frame["abs_path"] == "<odd>" and frame["module"] == "odd"
+    assert frame["vars"] == {"1": "one", "x": 1}
+    # Code with no file name, run without a module name.
+    error = _raised_in("raise ValueError('nameless')", "", {"__name__": 3})
+    frame = exceptions_from_error(error, options=options)[-1]["stacktrace"]["frames"][-1]
+    assert frame["filename"] == frame["abs_path"] == "<unknown>" and "module" not in frame
+    # Stack traces of no frames at all are left out (Sentry rejects an empty list).
+    assert "stacktrace" not in exceptions_from_error(error, options=StackOptions(max_frames=0))[-1]
+
+
+class HostileLocals(dict):  # type: ignore[type-arg]
+    """A local namespace that cannot be listed."""
+
+    def __init__(self, exc_type: type[BaseException]) -> None:
+        super().__init__()
+        self.exc_type = exc_type
+
+    def items(self) -> Any:
+        raise self.exc_type("items")
+
+
+def test_locals_that_cannot_be_listed() -> None:
+    options = StackOptions(include_local_variables=True)
+    error = _raised_in("raise ValueError('x')", "<hostile>", {"__name__": "hostile"}, HostileLocals(RuntimeError))
+    frame = exceptions_from_error(error, options=options)[-1]["stacktrace"]["frames"][-1]
+    assert frame["function"] == "<module>" and "vars" not in frame
+    error = _raised_in("raise ValueError('x')", "<hostile>", {"__name__": "hostile"}, HostileLocals(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        exceptions_from_error(error, options=options)
+
+
+class SourceLoader:
+    """A module loader whose ``get_source`` raises ``exc_type``."""
+
+    def __init__(self, exc_type: type[BaseException]) -> None:
+        self.exc_type = exc_type
+
+    def get_source(self, name: str) -> str:
+        raise self.exc_type("no source")
+
+
+@pytest.mark.parametrize("exc_type", [RuntimeError, KeyboardInterrupt])
+def test_a_loader_that_raises_for_the_source(exc_type: type[BaseException]) -> None:
+    name = f"virtual_{exc_type.__name__.lower()}"
+    namespace = {"__name__": name, "__loader__": SourceLoader(exc_type)}
+    error = _raised_in("raise ValueError('x')", f"/nonexistent/{name}.py", namespace)
+    if exc_type is KeyboardInterrupt:
+        with pytest.raises(KeyboardInterrupt):
+            exceptions_from_error(error)
+        return
+    frame = exceptions_from_error(error)[-1]["stacktrace"]["frames"][-1]
+    assert frame["lineno"] == 1 and frame["filename"] == f"{name}.py"
+    assert "context_line" not in frame  # no source, no context
+
+
+@pytest.mark.parametrize(
+    ("module", "path", "filename"),
+    [
+        ("shop", "/srv/app/shop/__init__.py", "shop/__init__.py"),
+        ("shop.views", "/srv/app/shop/views.py", "shop/views.py"),
+        ("shop.views", "/srv/app/elsewhere/views.py", "views.py"),  # the path does not end like the module
+        ("shop.views", "/srv/app/shop/other.py", "other.py"),
+    ],
+)
+def test_short_file_names_follow_the_module_name(module: str, path: str, filename: str) -> None:
+    error = _raised_in("raise ValueError('x')", path, {"__name__": module})
+    frame = exceptions_from_error(error)[-1]["stacktrace"]["frames"][-1]
+    assert (frame["abs_path"], frame["filename"], frame["module"]) == (path, filename, module)
+
+
+class UnreadableList(list):  # type: ignore[type-arg]
+    """A list that cannot be iterated or measured."""
+
+    def __init__(self, exc_type: type[BaseException]) -> None:
+        super().__init__([1, 2])
+        self.exc_type = exc_type
+
+    def __iter__(self) -> Any:
+        raise self.exc_type("iter")
+
+    def __len__(self) -> int:
+        raise self.exc_type("len")
+
+
+class UnsliceableBytes(bytes):
+    exc_type: type[BaseException] = RuntimeError
+
+    def __getitem__(self, key: Any) -> Any:
+        raise self.exc_type("slice")
+
+
+def test_values_that_cannot_be_read() -> None:
+    assert serialize_value(UnreadableList(RuntimeError)) == "<UnreadableList (could not be read)>"
+    assert serialize_value(UnreadableList(RuntimeError), depth=0) == "<UnreadableList with ? items>"
+    assert serialize_value(UnsliceableBytes(b"abc")) == "<UnsliceableBytes object (serialization failed)>"
+
+
+def test_ctrl_c_while_reading_a_value_goes_through() -> None:
+    with pytest.raises(KeyboardInterrupt):
+        serialize_value(UnreadableList(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        serialize_value(UnreadableList(KeyboardInterrupt), depth=0)
+
+    class CtrlCBytes(UnsliceableBytes):
+        exc_type = KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        serialize_value(CtrlCBytes(b"abc"))
