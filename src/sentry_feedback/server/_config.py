@@ -120,7 +120,7 @@ class ServerConfig:
             raise ValueError(f"{path}: not JSON: {exc}") from None
         try:
             return cls.from_dict(data)
-        except (TypeError, ValueError, KeyError) as exc:
+        except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
 
     @classmethod
@@ -162,7 +162,7 @@ def _list(value: Any, name: str) -> Iterable[Any]:
 
 
 def _project(entry: Any) -> Project:
-    if not isinstance(entry, Mapping) or set(entry) - {"slug", "id", "public_key"}:
+    if not isinstance(entry, Mapping) or set(entry) != {"slug", "id", "public_key"}:
         raise ValueError('a project is {"slug": ..., "id": ..., "public_key": ...}')
     return Project(entry["slug"], str(entry["id"]), entry["public_key"])
 
@@ -170,7 +170,7 @@ def _project(entry: Any) -> Project:
 def _token(entry: Any) -> ApiToken:
     if isinstance(entry, str):
         return ApiToken(entry)
-    if not isinstance(entry, Mapping) or set(entry) - {"value", "scopes"}:
+    if not isinstance(entry, Mapping) or "value" not in entry or set(entry) - {"value", "scopes"}:
         raise ValueError('a token is "value" or {"value": ..., "scopes": ["read", "write"]}')
     scopes = entry.get("scopes", sorted(SCOPES))
     if not isinstance(scopes, list) or not all(isinstance(scope, str) for scope in scopes):
