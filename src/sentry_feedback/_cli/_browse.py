@@ -172,10 +172,14 @@ def event_summary(event: Mapping[str, Any]) -> str:
     kind = metadata.get("type")
     value = metadata.get("value")
     if not kind:
-        for entry in event.get("entries") or []:
+        entries = event.get("entries")
+        for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, Mapping) and entry.get("type") == "exception":
-                values = (entry.get("data") or {}).get("values") or [{}]
-                kind, value = values[-1].get("type"), values[-1].get("value")
+                data = entry.get("data")
+                values = data.get("values") if isinstance(data, Mapping) else None
+                last = values[-1] if isinstance(values, list) and values else None
+                last = last if isinstance(last, Mapping) else {}
+                kind, value = last.get("type"), last.get("value")
     if kind:
         return f"{kind}: {value}" if value else str(kind)
     return str(event.get("title") or event.get("message") or "(no message)")

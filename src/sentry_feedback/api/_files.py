@@ -6,7 +6,7 @@ import email.message
 import email.utils
 import re
 
-_UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+_UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f-\x9f<>:"/\\|?*]')
 _WINDOWS_RESERVED = re.compile(r"(?i)(con|prn|aux|nul|com\d|lpt\d)(\..*)?")
 _MAX_NAME = 200
 
@@ -44,7 +44,10 @@ def _disposition_name(header: str | None) -> str | None:
             if key.lower() != "filename":
                 continue
             if isinstance(value, tuple):  # filename*=UTF-8''...
-                return str(email.utils.collapse_rfc2231_value(value))
+                try:
+                    return str(email.utils.collapse_rfc2231_value(value))
+                except (LookupError, UnicodeError):  # its charset cannot decode it: the plain name, if any
+                    continue
             if plain is None and isinstance(value, str):
                 plain = value
         return plain
