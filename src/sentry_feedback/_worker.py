@@ -291,6 +291,8 @@ class BackgroundWorker(Generic[T]):
                 continue
             self._call(self._handle, task)
             with cond:
+                if self._thread is not me:  # the task forked: in the child, the fresh state is not this thread's
+                    return False
                 self._busy = False
                 self._current = None
                 if counted:

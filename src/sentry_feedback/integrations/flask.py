@@ -153,7 +153,9 @@ def _add_user(event: Event) -> None:
     found: dict[str, object] = {}
     request = active_request()
     if request is None or request.data is None or not request.data.client_ip:  # else the WSGI layer adds it
-        address = flask_request.remote_addr
+        from .._request_data import client_ip
+
+        address = client_ip(flask_request.remote_addr)  # only a valid address, as the WSGI layer takes it
         if address:
             found["ip_address"] = address
     login = sys.modules.get("flask_login")  # only in applications that use it; never imported here
