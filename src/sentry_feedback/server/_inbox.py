@@ -55,6 +55,8 @@ _TYPES = {
 _STATIC = re.compile(r"/inbox/static/([A-Za-z0-9_-][A-Za-z0-9_.-]{0,100})")
 _MAX_FORM = 64 * 1024
 _SIGN_IN_FAILED = "/?sign-in=failed"
+#: Printable ASCII: what a header value may hold.
+_PLAIN = re.compile(r"[\x20-\x7e]*")
 
 
 def handle(app: FeedbackApp, request: Request) -> Answer:
@@ -116,7 +118,8 @@ def _sign_in(app: FeedbackApp, request: Request) -> Answer:
     form = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     token = (form.get("token") or [""])[0].strip()
     target = (form.get("next") or ["/"])[0]
-    if not target.startswith("/") or target.startswith("//") or "\\" in target or any(ord(c) < 0x20 for c in target):
+    # A path of this server, as a Location header can carry it: the page sends it percent-encoded (printable ASCII).
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or not _PLAIN.fullmatch(target):
         target = "/"
     if not token or app.config.token(token) is None:
         return _redirect(_SIGN_IN_FAILED)
