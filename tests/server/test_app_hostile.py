@@ -28,6 +28,15 @@ from rest.conftest import CONFIG, INDEX, ORG, TOKEN, WEB, Api, post_envelope
 from sentry_feedback.server import Arrival, FeedbackApp, LocalReceiver, create_app, serve
 from tunnel.servers import WAIT, raw_request, werkzeug_server
 
+#: Property tests over a served fixture: a fixed set of examples (the fixture is shared by them on purpose).
+FIXED_EXAMPLES = settings(
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
 #: The body limit of the application served by Werkzeug.
 LIMIT = 100
 KEYS = f"/projects/{ORG}/{WEB.slug}/keys/"
@@ -224,13 +233,7 @@ def test_a_garbled_content_length_is_a_400(wsgi: tuple[str, FeedbackApp], length
     assert app.store.count_envelopes() == 0
 
 
-@settings(
-    max_examples=50,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@FIXED_EXAMPLES
 @given(length=st.text(alphabet="0123456789-+.,eExX_;", min_size=1, max_size=22))
 def test_any_content_length_but_digits_is_a_400(wsgi: tuple[str, FeedbackApp], length: str) -> None:
     url, app = wsgi

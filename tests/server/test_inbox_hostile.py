@@ -15,6 +15,15 @@ from sentry_feedback.server._inbox import _MAX_FORM
 
 from .test_inbox_http import PAGES, cookie_header, get, http, server, session
 
+#: Property tests over a served fixture: a fixed set of examples (the fixture is shared by them on purpose).
+FIXED_EXAMPLES = settings(
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
 __all__ = ["http", "server"]  # the inbox tests' fixtures: a signed-in-able server and an HTTP client
 
 SIGN_IN = "/inbox/sign-in"
@@ -124,13 +133,7 @@ def test_a_missing_static_file_is_a_404(server: LocalReceiver, http: urllib3.Poo
 FILES = {path.name for path in PAGES.iterdir() if path.is_file()}
 
 
-@settings(
-    max_examples=50,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@FIXED_EXAMPLES
 @given(
     name=st.one_of(
         st.sampled_from(sorted(FILES)),
@@ -176,13 +179,7 @@ def test_a_sign_in_goes_back_only_to_a_plain_path_of_this_server(
     assert len(reply.headers.getlist("Set-Cookie")) == 2
 
 
-@settings(
-    max_examples=50,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@FIXED_EXAMPLES
 @given(target=st.one_of(st.text(max_size=20).map(lambda text: "/" + text), st.text(max_size=20)))
 def test_any_next_target_is_answered_with_a_redirect_to_this_server(
     server: LocalReceiver, http: urllib3.PoolManager, target: str
