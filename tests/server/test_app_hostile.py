@@ -7,16 +7,16 @@ application then reads the body itself), under Werkzeug's threaded server; every
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
 import re
 import signal
 import socket
+import subprocess
 import sys
-import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -410,53 +410,36 @@ def test_serve_runs_until_on_start_stops_it() -> None:
     assert _refused(results["url"])
 
 
-class _Printed(io.StringIO):
-    """Standard output that tells when the DSN line was printed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.dsn_printed = threading.Event()
-
-    def write(self, text: str) -> int:
-        written = super().write(text)
-        if "DSN: " in self.getvalue():
-            self.dsn_printed.set()
-        return written
-
-
-def test_serve_prints_where_it_listens_and_stops_on_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert threading.current_thread() is threading.main_thread()  # where Ctrl-C is delivered
-    printed = _Printed()
-    monkeypatch.setattr(sys, "stdout", printed)
-    results: dict[str, Any] = {}
-
-    def client() -> None:
-        if not printed.dsn_printed.wait(WAIT):
-            return  # serve() failed before printing: it is not waiting for Ctrl-C
-        try:
-            url = re.search(r"listening on (\S+)", printed.getvalue())
-            assert url is not None
-            response = urllib3.request(
-                "POST",
-                f"{url.group(1)}/api/1/envelope/?sentry_key=public",
-                body=feedback_envelope("f" * 32, "before Ctrl-C"),
-                retries=False,
-                timeout=WAIT,
-            )
-            results["answer"] = (response.status, json.loads(response.data))
-        finally:
-            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
-
-    thread = threading.Thread(target=client)
-    thread.start()
+def test_serve_prints_where_it_listens_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """``serve()`` in a process of its own, as a user runs it, stopped by a real Ctrl-C (SIGINT)."""
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-c", "from sentry_feedback.server import serve; serve()"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+    )
     try:
-        serve()
+        assert process.stdout is not None
+        first, second = process.stdout.readline(), process.stdout.readline()
+        match = re.fullmatch(r"sentry-feedback receiver listening on (http://127\.0\.0\.1:\d+)\n", first)
+        assert match is not None, (first, second)
+        url = match.group(1)
+        assert second == f"DSN: {url.replace('://', '://public@')}/1\n"
+        response = urllib3.request(
+            "POST",
+            f"{url}/api/1/envelope/?sentry_key=public",
+            body=feedback_envelope("f" * 32, "before Ctrl-C"),
+            retries=False,
+            timeout=WAIT,
+        )
+        assert (response.status, json.loads(response.data)) == (200, {"id": "f" * 32})
+        process.send_signal(signal.SIGINT)
+        rest, errors = process.communicate(timeout=WAIT)
     finally:
-        thread.join(WAIT)
-    lines = printed.getvalue().splitlines()
-    match = re.fullmatch(r"sentry-feedback receiver listening on (http://127\.0\.0\.1:\d+)", lines[0])
-    assert match is not None, lines
-    url = match.group(1)
-    assert lines == [lines[0], f"DSN: {url.replace('://', '://public@')}/1"]
-    assert results["answer"] == (200, {"id": "f" * 32})
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert (process.returncode, rest, errors) == (0, "", "")  # stopped cleanly: no traceback, nothing more
     assert _refused(url)
