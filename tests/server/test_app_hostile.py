@@ -410,10 +410,18 @@ def test_serve_runs_until_on_start_stops_it() -> None:
     assert _refused(results["url"])
 
 
+SERVE_WITH_CTRL_C = (
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "from sentry_feedback.server import serve; serve()"
+)
+
+
 def test_serve_prints_where_it_listens_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     """``serve()`` in a process of its own, as a user runs it, stopped by a real Ctrl-C (SIGINT)."""
     process = subprocess.Popen(
-        [sys.executable, "-u", "-c", "from sentry_feedback.server import serve; serve()"],
+        # Ctrl-C raises KeyboardInterrupt as in a terminal, even when this test runs in a background job (which
+        # starts its processes with SIGINT ignored).
+        [sys.executable, "-u", "-c", SERVE_WITH_CTRL_C],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
