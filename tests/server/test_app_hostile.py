@@ -21,21 +21,13 @@ from typing import Any
 
 import pytest
 import urllib3
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rest.conftest import CONFIG, INDEX, ORG, TOKEN, WEB, Api, post_envelope
 from sentry_feedback.server import Arrival, FeedbackApp, LocalReceiver, create_app, serve
+from server.test_inbox_hostile import FIXED_EXAMPLES
 from tunnel.servers import WAIT, raw_request, werkzeug_server
-
-#: Property tests over a served fixture: a fixed set of examples (the fixture is shared by them on purpose).
-FIXED_EXAMPLES = settings(
-    max_examples=50,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
 
 #: The body limit of the application served by Werkzeug.
 LIMIT = 100
@@ -385,18 +377,23 @@ def _refused(url: str) -> bool:
     return False
 
 
+def send_feedback_to(envelope_url: str, event_id: str, message: str, key: str = "public") -> tuple[int, Any]:
+    """POST a feedback envelope with the public ``key``; the answer's status and JSON."""
+    response = urllib3.request(
+        "POST",
+        f"{envelope_url}?sentry_key={key}",
+        body=feedback_envelope(event_id, message),
+        retries=False,
+        timeout=WAIT,
+    )
+    return response.status, json.loads(response.data)
+
+
 def test_serve_runs_until_on_start_stops_it() -> None:
     results: dict[str, Any] = {}
 
     def on_start(receiver: LocalReceiver) -> None:
-        response = urllib3.request(
-            "POST",
-            f"{receiver.envelope_url}?sentry_key={receiver.public_key}",
-            body=feedback_envelope("e" * 32, "to serve()"),
-            retries=False,
-            timeout=WAIT,
-        )
-        results["answer"] = (response.status, json.loads(response.data))
+        results["answer"] = send_feedback_to(receiver.envelope_url, "e" * 32, "to serve()", receiver.public_key)
         results["received"] = receiver.received
         results["feedback"] = [f.message for f in receiver.store.list_feedback()]
         results["url"] = receiver.url
@@ -435,14 +432,7 @@ def test_serve_prints_where_it_listens_and_stops_on_ctrl_c(tmp_path: Path) -> No
         assert match is not None, (first, second)
         url = match.group(1)
         assert second == f"DSN: {url.replace('://', '://public@')}/1\n"
-        response = urllib3.request(
-            "POST",
-            f"{url}/api/1/envelope/?sentry_key=public",
-            body=feedback_envelope("f" * 32, "before Ctrl-C"),
-            retries=False,
-            timeout=WAIT,
-        )
-        assert (response.status, json.loads(response.data)) == (200, {"id": "f" * 32})
+        assert send_feedback_to(f"{url}/api/1/envelope/", "f" * 32, "before Ctrl-C") == (200, {"id": "f" * 32})
         process.send_signal(signal.SIGINT)
         rest, errors = process.communicate(timeout=WAIT)
     finally:
